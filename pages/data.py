@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("data")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("diagnostic")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("forecast")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("handoffs")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("leading")
+st.write("under construction")

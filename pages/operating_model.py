@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("operating_model")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("operational")
+st.write("under construction")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("pipeline_review")
+st.write("under construction")

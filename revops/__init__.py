@@ -1,0 +1,1 @@
+"""RevOps cockpit library: canonical tables, ingest, metrics, funnel, handoffs, forecasts."""

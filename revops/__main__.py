@@ -1,0 +1,6 @@
+"""python -m revops: the command line."""
+import sys
+
+from revops.cli import main
+
+sys.exit(main())

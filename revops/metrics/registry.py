@@ -1,0 +1,83 @@
+"""The one registry of metrics (METRICS.md): each declared once, read by pages, CLI and tests."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from revops.frames import Frames
+from revops.period import Period
+
+Tier = Literal["north_star", "operational", "diagnostic", "leading"]
+TIERS: dict[str, str] = {
+    "north_star": "North Star",
+    "operational": "Operational",
+    "diagnostic": "Diagnostic",
+    "leading": "Leading",
+}
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric's value, or None with the reason; the rows behind it; an optional breakdown table."""
+
+    value: float | None
+    reason: str | None = None
+    detail: pl.DataFrame | None = None
+    table: pl.DataFrame | None = None
+
+    @classmethod
+    def empty(cls, reason: str, detail: pl.DataFrame | None = None) -> "MetricResult":
+        """No value, and why."""
+        return cls(None, reason, detail)
+
+
+MetricFn = Callable[[Frames, Period], MetricResult]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: its public id, tier, label, unit, direction, definition and function."""
+
+    id: str
+    tier: Tier
+    label: str
+    unit: str
+    higher_is_better: bool
+    definition: str
+    compute: MetricFn
+    kind: Literal["scalar", "table"] = "scalar"
+
+
+REGISTRY: list[Metric] = []
+BY_ID: dict[str, Metric] = {}
+
+
+def metric(id: str, tier: Tier, label: str, unit: str, definition: str, *,
+           higher_is_better: bool = True, kind: Literal["scalar", "table"] = "scalar") -> Callable[[MetricFn], MetricFn]:
+    """Register the decorated function as the one way to compute metric `id`."""
+    def register(fn: MetricFn) -> MetricFn:
+        if id in BY_ID:
+            raise ValueError(f"metric {id!r} registered twice")
+        m = Metric(id, tier, label, unit, higher_is_better, " ".join(definition.split()), fn, kind)
+        REGISTRY.append(m)
+        BY_ID[id] = m
+        return fn
+    return register
+
+
+def by_tier(tier: str) -> list[Metric]:
+    """Metrics of one tier, in declaration order."""
+    return [m for m in REGISTRY if m.tier == tier]
+
+
+def scalar_metrics() -> list[Metric]:
+    """Every scalar metric (the ones the CLI's JSON reports as numbers)."""
+    return [m for m in REGISTRY if m.kind == "scalar"]
+
+
+def compute(metric_id: str, frames: Frames, period: Period) -> MetricResult:
+    """Compute one metric."""
+    return BY_ID[metric_id].compute(frames, period)

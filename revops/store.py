@@ -1,0 +1,215 @@
+"""The DuckDB file: DDL, connections, transactions, data version, settings, table reads."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from revops.schema import MODELS, TABLES, Settings, columns
+
+DEFAULT_DB = Path("data") / "revops.duckdb"
+META_TABLES: dict[str, str] = {
+    "_meta": "key VARCHAR PRIMARY KEY, value VARCHAR",
+    "_uploads": (
+        "upload_id BIGINT PRIMARY KEY, table_name VARCHAR, file_name VARCHAR, sha256 VARCHAR, "
+        "rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, rows_inserted BIGINT, "
+        "rows_replaced BIGINT, user_name VARCHAR, uploaded_at TIMESTAMP, as_of DATE, mapping VARCHAR, "
+        "undone_at TIMESTAMP"
+    ),
+    # Columns of an upload that matched no canonical column, kept aside rather than lost.
+    "_extras": "upload_id BIGINT, row_number BIGINT, row_key VARCHAR, data VARCHAR",
+    "_mappings": "header_signature VARCHAR PRIMARY KEY, table_name VARCHAR, mapping VARCHAR, saved_at TIMESTAMP",
+    "_scenarios": "name VARCHAR PRIMARY KEY, levers VARCHAR, saved_at TIMESTAMP",
+    "_assessments": "assessment_id BIGINT, taken_at TIMESTAMP, answers VARCHAR, result VARCHAR",
+}
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the database's write lock for longer than we wait."""
+
+
+def resolve_db(db: str | os.PathLike[str] | None = None) -> Path:
+    """The DuckDB file to use: the argument, else $REVOPS_DB, else data/revops.duckdb."""
+    if db:
+        return Path(db)
+    env = os.environ.get("REVOPS_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text or "being used by another process" in text
+
+
+@contextmanager
+def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+            wait_seconds: float = 15.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the file (creating its tables), retrying while another process holds its lock."""
+    path = resolve_db(db)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as exc:  # DuckDB raises IOException for a lock held by another process
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                if _is_lock_error(exc):
+                    raise StoreBusy(
+                        f"The database {path} is busy: another upload is still running. Try again in a moment."
+                    ) from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All of the block or none of it; bumps the data version when it commits."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        bump_version(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def table_ddl(table: str) -> str:
+    """CREATE TABLE statement of a canonical table."""
+    cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in columns(table))
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})'
+
+
+def snapshot_ddl() -> str:
+    """The opportunity snapshots: each upload's opportunities kept under their as-of date."""
+    cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in columns("opportunities"))
+    return f"CREATE TABLE IF NOT EXISTS _opportunity_snapshots (snapshot_date DATE, upload_id BIGINT, {cols})"
+
+
+def undo_ddl(table: str) -> str:
+    """Rows an upload replaced or inserted, so that undo restores exactly what was there."""
+    cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in columns(table))
+    return f'CREATE TABLE IF NOT EXISTS "_undo_{table}" (upload_id BIGINT, action VARCHAR, {cols})'
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical and bookkeeping table that is missing."""
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    wanted = set(TABLES) | set(META_TABLES) | {"_opportunity_snapshots"} | {f"_undo_{t}" for t in TABLES}
+    if wanted <= existing:
+        return
+    for table in TABLES:
+        con.execute(table_ddl(table))
+        con.execute(undo_ddl(table))
+    for name, cols in META_TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+    con.execute(snapshot_ddl())
+    con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
+
+
+def bump_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Advance the data version; every cached result keyed on the old one becomes stale."""
+    row = con.execute(
+        "UPDATE _meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+        "WHERE key = 'data_version' RETURNING value").fetchone()
+    return int(row[0]) if row else 0
+
+
+def data_version(db: str | os.PathLike[str] | None = None) -> int:
+    """The data version of the file, or -1 when the file does not exist yet."""
+    path = resolve_db(db)
+    if not path.exists():
+        return -1
+    with connect(path) as con:
+        row = con.execute("SELECT value FROM _meta WHERE key = 'data_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    """A value of the _meta table."""
+    row = con.execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Set a value of the _meta table."""
+    con.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", [key, value])
+
+
+def get_settings(con: duckdb.DuckDBPyConnection) -> Settings:
+    """The workspace settings (defaults when none were saved)."""
+    raw = get_meta(con, "settings")
+    return Settings.model_validate_json(raw) if raw else Settings()
+
+
+def save_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Save the workspace settings in one transaction (a new data version)."""
+    with transaction(con):
+        set_meta(con, "settings", settings.model_dump_json())
+
+
+def is_demo(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the file holds the built-in demo company."""
+    return get_meta(con, "demo") == "1"
+
+
+def select_sql(table: str, cols: list[str] | None = None) -> str:
+    """SELECT of a canonical table with money read as DOUBLE, so Polars sees plain floats."""
+    specs = {c.name: c for c in columns(table)}
+    names = cols or list(specs)
+    parts = []
+    for name in names:
+        if specs[name].kind == "money":
+            parts.append(f'CAST("{name}" AS DOUBLE) AS "{name}"')
+        else:
+            parts.append(f'"{name}"')
+    return f'SELECT {", ".join(parts)} FROM "{table}"'
+
+
+def read_table(con: duckdb.DuckDBPyConnection, table: str, cols: list[str] | None = None) -> pl.DataFrame:
+    """A canonical table as a Polars frame (through Arrow)."""
+    if table not in MODELS:
+        raise KeyError(f"unknown table {table!r}")
+    return con.sql(select_sql(table, cols)).pl()
+
+
+def row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Number of rows in each canonical table."""
+    return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in TABLES}
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
+    """Replace whole canonical tables by frames, in one transaction (used by the demo builder)."""
+    with transaction(con):
+        for table, frame in frames.items():
+            names = [c.name for c in columns(table)]
+            missing = [n for n in names if n not in frame.columns]
+            frame = frame.with_columns([pl.lit(None).alias(n) for n in missing]).select(names)
+            con.execute(f'DELETE FROM "{table}"')
+            con.register("_incoming", frame.to_arrow())
+            try:
+                con.execute(f'INSERT INTO "{table}" SELECT * FROM _incoming')
+            finally:
+                con.unregister("_incoming")
+
+
+def dumps(obj: object) -> str:
+    """JSON text with dates as ISO strings."""
+    return json.dumps(obj, default=str)
