@@ -15,7 +15,10 @@ def escape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         for name, dtype in frame.schema.items()
         if dtype == pl.String
     ]
-    return frame.with_columns(exprs) if exprs else frame
+    frame = frame.with_columns(exprs) if exprs else frame
+    # Headers come from users too (a rejects file keeps the upload's own layout), so they get the same guard.
+    renames = {name: f"'{name}" for name in frame.columns if name.startswith(FORMULA_PREFIXES)}
+    return frame.rename(renames) if renames else frame
 
 
 def to_csv_bytes(frame: pl.DataFrame) -> bytes:
