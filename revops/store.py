@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,20 @@ class StoreBusy(RuntimeError):
     """Another process holds the database's write lock for longer than we wait."""
 
 
+# DuckDB lets threads of one process write at once and fails the later commit on a conflict (the data
+# version row, the uploads log); writers of this process take turns instead.
+_WRITE_LOCK = threading.RLock()
+WAIT_ENV = "REVOPS_LOCK_WAIT_SECONDS"
+
+
+def lock_wait_seconds(default: float = 15.0) -> float:
+    """How long to wait for the database lock: $REVOPS_LOCK_WAIT_SECONDS, else the default."""
+    try:
+        return float(os.environ.get(WAIT_ENV, default))
+    except ValueError:
+        return default
+
+
 def resolve_db(db: str | os.PathLike[str] | None = None) -> Path:
     """The DuckDB file to use: the argument, else $REVOPS_DB, else data/revops.duckdb."""
     if db:
@@ -49,9 +64,10 @@ def _is_lock_error(exc: Exception) -> bool:
 
 @contextmanager
 def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
-            wait_seconds: float = 15.0) -> Iterator[duckdb.DuckDBPyConnection]:
+            wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the file (creating its tables), retrying while another process holds its lock."""
     path = resolve_db(db)
+    wait_seconds = lock_wait_seconds() if wait_seconds is None else wait_seconds
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
@@ -80,14 +96,19 @@ def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """All of the block or none of it; bumps the data version when it commits."""
-    con.execute("BEGIN TRANSACTION")
+    if not _WRITE_LOCK.acquire(timeout=lock_wait_seconds()):
+        raise StoreBusy("The database is busy: another upload is still running. Try again in a moment.")
     try:
-        yield con
-        bump_version(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+            bump_version(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        _WRITE_LOCK.release()
 
 
 def table_ddl(table: str) -> str:
