@@ -1,5 +1,26 @@
-"""The opportunity stage funnel: which stages each deal reached, conversion from stage to stage, time in stage."""
+"""Funnel conversion: the lead funnel and the opportunity stage funnel, by cohort, segment, source or owner.
+
+Definitions (shown on the Funnel page):
+- The cohort is the deals (leads) created in the window; a deal without created_at is dated by
+  its first stage-history row.
+- "Reached" is cumulative: a deal that reached a later stage reached every earlier one. Its
+  furthest stage comes from stage history, else its current stage; a won deal reached every
+  open stage and the won stage. A lost deal reached the furthest open stage its history shows;
+  without history only the first stage, because nothing says how far it got and crediting it
+  with more would flatter the late stages.
+- Entered = deals that reached the stage; converted = those that reached the next one; a deal
+  still open in a stage has not converted (yet). Cumulative rate = entered ÷ the cohort.
+- Days in stage, from stage history: every visit lasts from entering the stage to entering
+  whatever comes next (the close date ends the last visit of a closed deal without a closing
+  history row). A deal that re-enters a stage counts once as entered and its visits are summed.
+  A deal still in the stage has no time yet and is left out, as is a deal that skipped the
+  stage (it has no time there, and a 0 would drag the median down). Median and 90th
+  percentile use linear interpolation.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
@@ -8,14 +29,31 @@ from revops.period import Period
 from revops.schema import Settings
 from revops.stages import stage_key_expr, stage_lookup
 
+By = Literal["cohort", "segment", "source", "owner"]
+# The breakdowns a user can pick, with their labels.
+BY_OPTIONS: dict[str, str] = {"cohort": "Cohort (month created)", "segment": "Segment",
+                              "source": "Source", "owner": "Owner"}
+LEAD_STAGES: tuple[str, ...] = ("Lead", "MQL", "SQL", "Opportunity", "Won")
+# Fewer deals than this make a conversion rate too noisy to call a stage the bottleneck.
+MIN_STAGE_VOLUME = 20
+NONE_LABEL = "(none)"
+_DT = pl.Datetime("us")
+
 STAGE_CONVERSION_SCHEMA = {"stage": pl.String, "entered": pl.Int64, "converted": pl.Int64,
                            "rate": pl.Float64, "median_days": pl.Float64}
+FUNNEL_SCHEMA = {"step": pl.Int64, "stage": pl.String, "entered": pl.Int64, "converted": pl.Int64,
+                 "rate": pl.Float64, "cumulative_rate": pl.Float64, "median_days": pl.Float64,
+                 "p90_days": pl.Float64, "timed": pl.Int64}
+
+
+# ---------------------------------------------------------------------------------------
+# The chain of stages
 
 
 def stage_chain(settings: Settings) -> list[str]:
     """The stages a deal passes through in order: open stages by funnel step, then the first won stage."""
     ordered = sorted(settings.stages, key=lambda s: s.funnel_step)
-    won = [s.name for s in ordered if s.is_won][:1]
+    won = [s.name for s in ordered if s.is_won][:1] or ["Won"]
     return [s.name for s in ordered if not s.is_closed] + won
 
 
@@ -26,23 +64,32 @@ def _chain_index(settings: Settings) -> pl.DataFrame:
                         schema={"stage_name": pl.String, "idx": pl.Int64})
 
 
+def _history_positions(frames: Frames) -> pl.DataFrame:
+    """Stage history with the chain position of each row (null for lost and unplaced stages) and its state."""
+    settings = frames.settings
+    lookup = stage_lookup(settings).select("stage_key", "stage_name", "state")
+    won_idx = len(stage_chain(settings)) - 1
+    index = _chain_index(settings)
+    return (
+        frames.stage_history.with_columns(stage_key_expr().alias("stage_key"))
+        .join(lookup, on="stage_key", how="left")
+        .join(index, on="stage_name", how="left")
+        .select("opportunity_id", "state", changed_at=pl.col("changed_at").cast(_DT),
+                # Every won stage is the chain's one won step.
+                idx=pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64)).otherwise(pl.col("idx")))
+    )
+
+
 def stage_entries(frames: Frames) -> pl.DataFrame:
     """When each deal first entered each stage of the chain (columns opportunity_id, idx, entered_at).
 
     From stage history; a won deal without a history row for the won stage entered it on its close date.
     """
-    settings = frames.settings
-    index = _chain_index(settings)
-    lookup = stage_lookup(settings).select("stage_key", "stage_name")
-    history = (
-        frames.stage_history.with_columns(stage_key_expr().alias("stage_key"))
-        .join(lookup, on="stage_key", how="inner")
-        .join(index, on="stage_name", how="inner")
-        .select("opportunity_id", "idx", entered_at=pl.col("changed_at").cast(pl.Datetime("us")))
-    )
-    won_idx = len(stage_chain(settings)) - 1
+    won_idx = len(stage_chain(frames.settings)) - 1
+    history = _history_positions(frames).filter(pl.col("idx").is_not_null()).select(
+        "opportunity_id", "idx", entered_at="changed_at")
     closes = frames.opportunities.filter((pl.col("state") == "won") & pl.col("close_date").is_not_null()).select(
-        "opportunity_id", idx=pl.lit(won_idx, pl.Int64), entered_at=pl.col("close_date").cast(pl.Datetime("us")))
+        "opportunity_id", idx=pl.lit(won_idx, pl.Int64), entered_at=pl.col("close_date").cast(_DT))
     # History wins over the close date when both say when the deal was won.
     closes = closes.join(history.filter(pl.col("idx") == won_idx), on="opportunity_id", how="anti")
     return (
@@ -53,62 +100,239 @@ def stage_entries(frames: Frames) -> pl.DataFrame:
     )
 
 
-def deal_reach(frames: Frames, period: Period) -> pl.DataFrame:
-    """Deals created in the window with the furthest chain position they reached (columns opportunity_id, reached).
+# ---------------------------------------------------------------------------------------
+# Cohorts and breakdowns
 
-    "Reached" is cumulative: stage history, else the current stage; a won deal reached every
-    stage; a lost deal reached at least the first stage (it entered the funnel when created).
+
+def _breakdown(df: pl.DataFrame, frames: Frames, by: By | None, created: str) -> pl.DataFrame:
+    """Add the `group` column: the month created, or the segment / source / owner ("(none)" when empty)."""
+    if by is None:
+        return df.with_columns(group=pl.lit("All"))
+    if by == "cohort":
+        return df.with_columns(group=pl.col(created).dt.strftime("%Y-%m"))
+    if by == "segment":
+        # A deal or lead without its own segment takes its account's, as the sidebar filter does.
+        acc = frames.accounts.select("account_id", account_segment="segment").unique("account_id")
+        df = df.join(acc, on="account_id", how="left")
+        value = pl.coalesce(pl.col("segment").replace("", None), "account_segment")
+        return df.with_columns(group=value.fill_null(NONE_LABEL)).drop("account_segment")
+    if by in ("source", "owner"):
+        return df.with_columns(group=pl.col(by).replace("", None).fill_null(NONE_LABEL))
+    raise ValueError(f"unknown breakdown {by!r}; choose one of {', '.join(BY_OPTIONS)}")
+
+
+def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """Deals created in the window (columns opportunity_id, group, created, state, stage_name)."""
+    first_seen = _history_positions(frames).group_by("opportunity_id").agg(first_seen=pl.col("changed_at").min())
+    opps = frames.opportunities.join(first_seen, on="opportunity_id", how="left").with_columns(
+        created=pl.coalesce(pl.col("created_at").cast(pl.Date), pl.col("first_seen").cast(pl.Date)))
+    cohort = opps.filter(pl.col("created").is_between(period.start, period.end))
+    return _breakdown(cohort, frames, by, "created").select("opportunity_id", "group", "created", "state",
+                                                             "stage_name")
+
+
+def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """Deals created in the window with the furthest chain position they reached (columns opportunity_id, group, reached).
+
+    History, else the current stage; won deals reach the won step; lost deals without history reach step 0.
     """
-    settings = frames.settings
-    index = _chain_index(settings)
+    index = _chain_index(frames.settings)
     won_idx = index.height - 1
-    cohort = frames.opportunities.filter(
-        pl.col("created_at").cast(pl.Date).is_between(period.start, period.end)
-    ).join(index, on="stage_name", how="left")
+    cohort = deal_cohort(frames, period, by).join(index, on="stage_name", how="left")
     current = (
-        pl.when(pl.col("state") == "won").then(pl.lit(won_idx))
+        pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64))
         .when(pl.col("state") == "open").then(pl.col("idx").fill_null(0))
-        .otherwise(pl.lit(0))
+        .otherwise(pl.lit(0, pl.Int64))
     )
-    history_max = stage_entries(frames).group_by("opportunity_id").agg(history_max=pl.col("idx").max())
+    history_max = _history_positions(frames).group_by("opportunity_id").agg(history_max=pl.col("idx").max())
     return (
-        cohort.select("opportunity_id", current=current)
+        cohort.with_columns(current=current)
         .join(history_max, on="opportunity_id", how="left")
-        .select("opportunity_id", reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)))
+        .select("opportunity_id", "group",
+                reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
     )
 
 
-def stage_conversion(frames: Frames, period: Period) -> pl.DataFrame:
-    """Per stage in order, deals created in the window: entered, converted to the next, rate, median days in stage.
+def days_in_stage(frames: Frames) -> pl.DataFrame:
+    """Total days each deal spent in each open stage it has left (columns opportunity_id, idx, days).
 
-    median_days is measured from stage history: from entering the stage to first entering any
-    later one (fractional days), over the deals with both dates.
+    Visits are summed; a stage the deal is still in is left out (its clock is running).
     """
-    chain = stage_chain(frames.settings)
-    reach = deal_reach(frames, period)
-    entries = (
-        stage_entries(frames)
-        .join(reach.select("opportunity_id"), on="opportunity_id", how="semi")
-        .sort("opportunity_id", "idx")
-        .with_columns(left_at=pl.col("entered_at").cum_min(reverse=True).shift(-1).over("opportunity_id"))
-        .with_columns(days=(pl.col("left_at") - pl.col("entered_at")).dt.total_seconds(fractional=True) / 86_400)
-        .group_by("idx")
-        .agg(median_days=pl.col("days").median())
+    won_idx = len(stage_chain(frames.settings)) - 1
+    history = _history_positions(frames)
+    # A closed deal whose history never shows the closing stage left its last stage on its close date.
+    closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select("opportunity_id").unique()
+    closes = (
+        frames.opportunities.filter(pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
+        .join(closed_rows, on="opportunity_id", how="anti")
+        .select("opportunity_id", "state", changed_at=pl.col("close_date").cast(_DT), idx=pl.lit(None, pl.Int64))
     )
-    reached = reach["reached"]
-    counted = pl.DataFrame(
-        {"idx": list(range(len(chain) - 1)), "stage": chain[:-1],
-         "entered": [int((reached >= i).sum()) for i in range(len(chain) - 1)],
-         "converted": [int((reached > i).sum()) for i in range(len(chain) - 1)]},
-        schema={"idx": pl.Int64, "stage": pl.String, "entered": pl.Int64, "converted": pl.Int64},
+    visits = (
+        pl.concat([history.select("opportunity_id", "state", "changed_at", "idx"), closes])
+        .sort("opportunity_id", "changed_at")
+        .with_columns(left_at=pl.col("changed_at").shift(-1).over("opportunity_id"))
+        .filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
     )
     return (
-        counted.join(entries, on="idx", how="left")
-        .with_columns(rate=pl.when(pl.col("entered") > 0).then(pl.col("converted") / pl.col("entered")))
-        .sort("idx")
-        .select(list(STAGE_CONVERSION_SCHEMA))
-        .cast(STAGE_CONVERSION_SCHEMA)  # type: ignore[arg-type]
+        visits.group_by("opportunity_id", "idx")
+        .agg(days=((pl.col("left_at") - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400).sum(),
+             ended=pl.col("left_at").is_not_null().all())
+        .filter(pl.col("ended") & (pl.col("days") >= 0))
+        .select("opportunity_id", "idx", "days")
     )
 
 
-__all__ = ["STAGE_CONVERSION_SCHEMA", "deal_reach", "stage_chain", "stage_conversion", "stage_entries"]
+# ---------------------------------------------------------------------------------------
+# The shared tally
+
+
+def _tally(reach: pl.DataFrame, times: pl.DataFrame, steps: list[str], by: By | None) -> pl.DataFrame:
+    """Per group and step: entered, converted, rate, cumulative rate, median and p90 days in stage.
+
+    reach: id, group, reached (furthest step); times: id, idx, days.
+    """
+    last = len(steps) - 1
+    chain = pl.DataFrame({"step": list(range(len(steps))), "stage": steps},
+                         schema={"step": pl.Int64, "stage": pl.String})
+    groups = reach.select("group").unique() if by is not None else pl.DataFrame({"group": ["All"]})
+    grid = groups.join(chain, how="cross")
+    counts = (
+        reach.join(chain.select("step"), how="cross")
+        .group_by("group", "step")
+        .agg(entered=(pl.col("reached") >= pl.col("step")).sum().cast(pl.Int64),
+             converted=(pl.col("reached") > pl.col("step")).sum().cast(pl.Int64))
+    )
+    timing = (
+        times.join(reach.select("id", "group"), on="id", how="inner")
+        .group_by("group", pl.col("idx").alias("step"))
+        .agg(median_days=pl.col("days").median(),
+             p90_days=pl.col("days").quantile(0.9, interpolation="linear"),
+             timed=pl.len().cast(pl.Int64))
+    )
+    out = (
+        grid.join(counts, on=["group", "step"], how="left")
+        .join(timing, on=["group", "step"], how="left")
+        .with_columns(pl.col("entered", "converted", "timed").fill_null(0))
+        .sort("group", "step")
+        .with_columns(
+            # The won step is the end of the funnel: nothing to convert to.
+            converted=pl.when(pl.col("step") < last).then(pl.col("converted")),
+            cohort=pl.col("entered").first().over("group"),
+        )
+        .with_columns(
+            rate=pl.when((pl.col("entered") > 0) & (pl.col("step") < last))
+            .then(pl.col("converted") / pl.col("entered")),
+            cumulative_rate=pl.when(pl.col("cohort") > 0).then(pl.col("entered") / pl.col("cohort")),
+        )
+    )
+    cols = [*([pl.col("group").alias(by)] if by else []), *FUNNEL_SCHEMA]
+    return out.select(cols).cast(FUNNEL_SCHEMA)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# The two funnels
+
+
+def opportunity_funnel(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """The stage funnel of deals created in the window: every open stage in order, then the won stage.
+
+    Columns [by], step, stage, entered, converted, rate, cumulative_rate, median_days, p90_days,
+    timed (deals whose time in the stage is known).
+    """
+    reach = deal_reach(frames, period, by).rename({"opportunity_id": "id"})
+    times = days_in_stage(frames).rename({"opportunity_id": "id"})
+    return _tally(reach, times, stage_chain(frames.settings), by)
+
+
+def stage_conversion(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """Per open stage in order, deals created in the window: entered, converted to the next, rate, median days in stage.
+
+    The `stage_conversion` metric's table; also carries cumulative_rate, p90_days and timed.
+    """
+    table = opportunity_funnel(frames, period, by)
+    last = len(stage_chain(frames.settings)) - 1
+    return table.filter(pl.col("step") < last).select(
+        *([by] if by else []), *STAGE_CONVERSION_SCHEMA, "cumulative_rate", "p90_days", "timed")
+
+
+def lead_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """Leads created in the window with the furthest lead stage they reached and when they entered each.
+
+    Columns id, group, reached (0 lead … 4 won) and t0 … t4 (entered Lead, MQL, SQL, Opportunity, Won).
+    """
+    opps = frames.opportunities.select("opportunity_id", opp_state="state", opp_created=pl.col("created_at"),
+                                       opp_close=pl.col("close_date"))
+    leads = (
+        frames.leads.filter(pl.col("created_at").cast(pl.Date).is_between(period.start, period.end))
+        .join(opps, on="opportunity_id", how="left")
+        .with_columns(created=pl.col("created_at").cast(pl.Date))
+    )
+    won = pl.col("opp_state") == "won"
+    converted = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()
+    # Cumulative: the furthest stage with any evidence decides.
+    reached = (
+        pl.when(won).then(4).when(converted).then(3).when(pl.col("sql_at").is_not_null()).then(2)
+        .when(pl.col("mql_at").is_not_null()).then(1).otherwise(0).cast(pl.Int64)
+    )
+    return _breakdown(leads, frames, by, "created").select(
+        id="lead_id", group="group", reached=reached,
+        t0=pl.col("created_at").cast(_DT), t1=pl.col("mql_at").cast(_DT), t2=pl.col("sql_at").cast(_DT),
+        t3=pl.coalesce(pl.col("converted_at").cast(_DT), pl.col("opp_created").cast(_DT)),
+        t4=pl.when(won).then(pl.col("opp_close").cast(_DT)),
+    )
+
+
+def lead_funnel(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """Leads created in the window: Lead → MQL → SQL → Opportunity → Won, cumulative, with days in stage.
+
+    Days in a stage run from entering it to entering the next stage the lead reached (a
+    skipped stage has no time); negative spans are data errors and are left out.
+    """
+    leads = lead_cohort(frames, period, by)
+    last = len(LEAD_STAGES) - 1
+    times = pl.concat([
+        leads.select("id", idx=pl.lit(i, pl.Int64),
+                     days=(pl.coalesce(*[f"t{j}" for j in range(i + 1, last + 1)]) - pl.col(f"t{i}"))
+                     .dt.total_seconds(fractional=True) / 86_400)
+        for i in range(last)
+    ]).filter(pl.col("days").is_not_null() & (pl.col("days") >= 0))
+    return _tally(leads.select("id", "group", "reached"), times, list(LEAD_STAGES), by)
+
+
+# ---------------------------------------------------------------------------------------
+# The bottleneck
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The stage that loses the most: its name, rate and volume, and a sentence saying why."""
+
+    stage: str | None
+    rate: float | None
+    entered: int
+    message: str
+
+
+def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, unit: str = "deals") -> Bottleneck:
+    """The stage with the lowest conversion among those that at least `min_entered` records entered.
+
+    Expects an unsplit funnel table (no `by`); stages below the volume floor are skipped
+    because a rate over a handful of records says more about luck than about the process.
+    """
+    candidates = table.filter(pl.col("rate").is_not_null() & (pl.col("entered") >= min_entered)).sort("rate", "step")
+    if candidates.height == 0:
+        return Bottleneck(None, None, 0, f"No stage was entered by at least {min_entered} {unit} in the window, "
+                                         "too few to name a bottleneck.")
+    worst = candidates.row(0, named=True)
+    text = (f"**{worst['stage']}** is the bottleneck: {worst['rate']:.0%} of the {worst['entered']:,} {unit} "
+            f"that entered it moved on, the lowest of the {candidates.height} stages with at least "
+            f"{min_entered} {unit}")
+    if candidates.height > 1:
+        runner = candidates.row(1, named=True)
+        text += f" (next lowest: {runner['stage']} at {runner['rate']:.0%})"
+    return Bottleneck(worst["stage"], worst["rate"], worst["entered"], text + ".")
+
+
+__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
+           "days_in_stage", "deal_cohort", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
+           "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

@@ -1,0 +1,197 @@
+"""The lead funnel and the opportunity stage funnel on hand-made tables, worked out by hand."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from revops.frames import empty_frames, frames_from_tables
+from revops.funnel import find_bottleneck, lead_funnel, opportunity_funnel, stage_conversion
+from revops.period import Period
+from revops.schema import Settings, StageSetting
+
+D = dt.date
+T = dt.datetime
+PERIOD = Period(D(2024, 12, 31), D(2024, 1, 1), D(2024, 12, 31))
+SETTINGS = Settings(stages=[
+    StageSetting(name="Discovery", funnel_step=0),
+    StageSetting(name="Demo", funnel_step=1),
+    StageSetting(name="Proposal", funnel_step=2),
+    StageSetting(name="Won", is_closed=True, is_won=True, funnel_step=3),
+    StageSetting(name="Lost", is_closed=True, funnel_step=4),
+])
+
+
+def deals_frames():
+    """Six deals created in the window (A..F) and one before it (G).
+
+    A won, history Discovery 1 Jan -> Demo 11 Jan -> Proposal 21 Jan, no Won row, close 31 Jan.
+    B skips Demo: Discovery 1 Feb -> Proposal 5 Feb -> Lost 15 Feb.
+    C re-enters: Discovery 1 Mar -> Demo 3 Mar -> Discovery 5 Mar -> Demo 10 Mar -> Proposal 20 Mar (open).
+    D open in Demo, E lost, F won: no history.
+    """
+    opps = pl.DataFrame({
+        "opportunity_id": ["A", "B", "C", "D", "E", "F", "G"],
+        "stage": ["Won", "Lost", "Proposal", "Demo", "Lost", "Won", "Won"],
+        "owner": ["ann", "ann", "ann", "bob", "bob", "bob", "bob"],
+        "created_at": [D(2024, 1, 1), D(2024, 2, 1), D(2024, 3, 1), D(2024, 3, 2), D(2024, 4, 1), D(2024, 4, 2),
+                       D(2023, 6, 1)],
+        "close_date": [D(2024, 1, 31), D(2024, 2, 15), D(2025, 1, 31), D(2025, 1, 31), D(2024, 5, 1),
+                       D(2024, 6, 1), D(2023, 7, 1)],
+        "amount": [100.0] * 7,
+    })
+    hist = pl.DataFrame({
+        "opportunity_id": ["A", "A", "A", "B", "B", "B", "C", "C", "C", "C", "C"],
+        "stage": ["Discovery", "Demo", "Proposal", "Discovery", "Proposal", "Lost",
+                  "Discovery", "Demo", "Discovery", "Demo", "Proposal"],
+        "changed_at": [T(2024, 1, 1), T(2024, 1, 11), T(2024, 1, 21), T(2024, 2, 1), T(2024, 2, 5), T(2024, 2, 15),
+                       T(2024, 3, 1), T(2024, 3, 3), T(2024, 3, 5), T(2024, 3, 10), T(2024, 3, 20)],
+    })
+    return frames_from_tables({"opportunities": opps, "stage_history": hist}, SETTINGS)
+
+
+def row(table: pl.DataFrame, stage: str, **where: str) -> dict:
+    """The one row of a funnel table for a stage (and group)."""
+    sel = table.filter(pl.col("stage") == stage)
+    for k, v in where.items():
+        sel = sel.filter(pl.col(k) == v)
+    assert sel.height == 1
+    return sel.row(0, named=True)
+
+
+def test_entered_and_converted_are_cumulative():
+    """Reached is cumulative: B skipped Demo yet counts in it; lost E without history only entered the first stage."""
+    t = opportunity_funnel(deals_frames(), PERIOD)
+    # reached: A 3 (won), B 2 (history Proposal), C 2, D 1, E 0, F 3; G created before the window.
+    assert t["stage"].to_list() == ["Discovery", "Demo", "Proposal", "Won"]
+    assert t["entered"].to_list() == [6, 5, 4, 2]
+    assert t["converted"].to_list() == [5, 4, 2, None]
+    # rates 5/6, 4/5, 2/4; the won step converts to nothing.
+    assert t["rate"][:3].to_list() == pytest.approx([5 / 6, 0.8, 0.5])
+    assert t["rate"][3] is None
+    # cumulative = entered / 6
+    assert t["cumulative_rate"].to_list() == pytest.approx([1.0, 5 / 6, 4 / 6, 2 / 6])
+
+
+def test_days_in_stage_sum_reentries_and_skip_skipped():
+    """Days in stage: C's two visits are summed, B has no Demo time, C's running Proposal time is left out."""
+    t = opportunity_funnel(deals_frames(), PERIOD)
+    discovery, demo, proposal = row(t, "Discovery"), row(t, "Demo"), row(t, "Proposal")
+    # Discovery: A 10, B 4, C (3 Mar - 1 Mar) + (10 Mar - 5 Mar) = 2 + 5 = 7 -> median 7;
+    # p90 linear over [4, 7, 10]: position 0.9 * 2 = 1.8 -> 7 + 0.8 * 3 = 9.4.
+    assert (discovery["timed"], discovery["median_days"]) == (3, pytest.approx(7.0))
+    assert discovery["p90_days"] == pytest.approx(9.4)
+    # Demo: A 10, C (5 Mar - 3 Mar) + (20 Mar - 10 Mar) = 2 + 10 = 12; B skipped it -> median 11, p90 10 + 0.9 * 2.
+    assert (demo["timed"], demo["median_days"], demo["p90_days"]) == (2, pytest.approx(11.0), pytest.approx(11.8))
+    # Proposal: A until its close date 31 Jan = 10, B until Lost 15 Feb = 10, C still in it.
+    assert (proposal["timed"], proposal["median_days"]) == (2, pytest.approx(10.0))
+
+
+def test_stage_conversion_is_the_open_stages_with_the_metric_columns():
+    """stage_conversion keeps the metric's columns and lists every open stage (not the won step)."""
+    t = stage_conversion(deals_frames(), PERIOD)
+    assert t.columns[:5] == ["stage", "entered", "converted", "rate", "median_days"]
+    assert t["stage"].to_list() == ["Discovery", "Demo", "Proposal"]
+
+
+def test_breakdown_by_owner():
+    """By owner: ann has A, B, C and bob D, E, F, each tallied on its own."""
+    t = opportunity_funnel(deals_frames(), PERIOD, by="owner")
+    # ann reached 3, 2, 2: Discovery 3 -> 3, Demo 3 -> 3, Proposal 3 -> 1.
+    assert [row(t, s, owner="ann")["entered"] for s in ("Discovery", "Demo", "Proposal", "Won")] == [3, 3, 3, 1]
+    assert row(t, "Proposal", owner="ann")["rate"] == pytest.approx(1 / 3)
+    # bob reached 1, 0, 3: Discovery 3 -> 2, Demo 2 -> 1, Proposal 1 -> 1.
+    assert [row(t, s, owner="bob")["entered"] for s in ("Discovery", "Demo", "Proposal", "Won")] == [3, 2, 1, 1]
+    assert row(t, "Demo", owner="bob")["rate"] == pytest.approx(0.5)
+
+
+def test_breakdown_by_cohort_month():
+    """By cohort: deals are grouped by the month they were created."""
+    t = opportunity_funnel(deals_frames(), PERIOD, by="cohort")
+    # Jan: A; Feb: B; Mar: C, D; Apr: E, F.
+    assert sorted(t["cohort"].unique().to_list()) == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert row(t, "Discovery", cohort="2024-03")["entered"] == 2
+    assert row(t, "Proposal", cohort="2024-03")["entered"] == 1  # C reached Proposal, D only Demo
+
+
+def test_deal_without_created_at_is_dated_by_its_history():
+    """A deal with no created_at joins the cohort of its first stage-history row."""
+    opps = pl.DataFrame({"opportunity_id": ["H", "I"], "stage": ["Demo", "Demo"], "created_at": [None, None]},
+                        schema_overrides={"created_at": pl.Date})
+    hist = pl.DataFrame({"opportunity_id": ["H"], "stage": ["Discovery"], "changed_at": [T(2024, 5, 1)]})
+    t = opportunity_funnel(frames_from_tables({"opportunities": opps, "stage_history": hist}, SETTINGS), PERIOD)
+    # H is dated 1 May 2024 (in the window); I has no date at all and stays out.
+    assert row(t, "Discovery")["entered"] == 1
+
+
+def test_bottleneck_is_the_lowest_rate_with_enough_volume():
+    """The bottleneck is the lowest rate among stages with enough deals; below the floor a stage is skipped."""
+    t = opportunity_funnel(deals_frames(), PERIOD)
+    # rates: Discovery 5/6 (6 deals), Demo 0.8 (5), Proposal 0.5 (4).
+    assert find_bottleneck(t, min_entered=1).stage == "Proposal"
+    # With a floor of 5 deals Proposal (4) is too thin: Demo 0.8 < Discovery 0.83.
+    b = find_bottleneck(t, min_entered=5)
+    assert (b.stage, b.entered) == ("Demo", 5)
+    assert "Demo" in b.message and "80%" in b.message
+
+
+def test_empty_data_gives_zero_entries_and_no_rates():
+    """No deals: every stage is listed with 0 entered, no rate (not a 0 %), and no bottleneck."""
+    t = opportunity_funnel(empty_frames(SETTINGS), PERIOD)
+    assert t["entered"].to_list() == [0, 0, 0, 0]
+    assert t["rate"].null_count() == 4 and t["cumulative_rate"].null_count() == 4
+    b = find_bottleneck(t)
+    assert b.stage is None and "too few" in b.message
+
+
+def leads_frames():
+    """Five leads created 1 Jan 2024 and their two opportunities (O1 won 15 Jan, O2 lost).
+
+    L1 mql 2 Jan, sql 4 Jan, converted 5 Jan to O1 (won 15 Jan).
+    L2 skips MQL: sql 3 Jan 12:00. L3 mql 1 Jan 12:00 only. L4 nothing.
+    L5 mql 2 Jan, no sql, no converted_at but its opportunity O2 was created 3 Jan.
+    """
+    leads = pl.DataFrame({
+        "lead_id": ["L1", "L2", "L3", "L4", "L5"],
+        "created_at": [T(2024, 1, 1)] * 5,
+        "mql_at": [T(2024, 1, 2), None, T(2024, 1, 1, 12), None, T(2024, 1, 2)],
+        "sql_at": [T(2024, 1, 4), T(2024, 1, 3, 12), None, None, None],
+        "converted_at": [T(2024, 1, 5), None, None, None, None],
+        "opportunity_id": ["O1", None, None, None, "O2"],
+        "source": ["web", "web", "web", "partner", "partner"],
+    })
+    opps = pl.DataFrame({"opportunity_id": ["O1", "O2"], "stage": ["Won", "Lost"],
+                         "created_at": [D(2024, 1, 5), D(2024, 1, 3)], "close_date": [D(2024, 1, 15), D(2024, 2, 1)]})
+    return frames_from_tables({"leads": leads, "opportunities": opps}, SETTINGS)
+
+
+def test_lead_funnel_counts_and_rates():
+    """Lead funnel: cumulative reach (L2 reached MQL via SQL, L5 Opportunity via its opportunity_id)."""
+    t = lead_funnel(leads_frames(), PERIOD)
+    # reached: L1 4, L2 2, L3 1, L4 0, L5 3.
+    assert t["stage"].to_list() == ["Lead", "MQL", "SQL", "Opportunity", "Won"]
+    assert t["entered"].to_list() == [5, 4, 3, 2, 1]
+    # 4/5, 3/4, 2/3, 1/2
+    assert t["rate"][:4].to_list() == pytest.approx([0.8, 0.75, 2 / 3, 0.5])
+
+
+def test_lead_funnel_days_run_to_the_next_stage_reached():
+    """Lead days: a skipped stage has no time and the previous one runs to the next stage reached."""
+    t = lead_funnel(leads_frames(), PERIOD)
+    # Lead: L1 1, L2 (sql 3 Jan 12:00) 2.5, L3 0.5, L5 1 -> median of [0.5, 1, 1, 2.5] = 1.
+    assert (row(t, "Lead")["timed"], row(t, "Lead")["median_days"]) == (4, pytest.approx(1.0))
+    # MQL: L1 4 Jan - 2 Jan = 2, L5 to its opportunity (created 3 Jan) = 1 -> 1.5.
+    assert row(t, "MQL")["median_days"] == pytest.approx(1.5)
+    # SQL: only L1, 5 Jan - 4 Jan = 1; Opportunity: L1 15 Jan - 5 Jan = 10.
+    assert (row(t, "SQL")["timed"], row(t, "SQL")["median_days"]) == (1, pytest.approx(1.0))
+    assert row(t, "Opportunity")["median_days"] == pytest.approx(10.0)
+
+
+def test_lead_funnel_by_source():
+    """Lead funnel by source: web (L1-L3) and partner (L4, L5)."""
+    t = lead_funnel(leads_frames(), PERIOD, by="source")
+    # web reached 4, 2, 1: MQL 3, SQL 2; partner reached 0, 3: MQL 1 of 2.
+    assert row(t, "MQL", source="web")["entered"] == 3
+    assert row(t, "SQL", source="web")["entered"] == 2
+    assert row(t, "Lead", source="partner")["rate"] == pytest.approx(0.5)
