@@ -216,19 +216,29 @@ def row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in TABLES}
 
 
-def replace_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
-    """Replace whole canonical tables by frames, in one transaction (used by the demo builder)."""
+def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, names: list[str]) -> None:
+    """Swap a table's rows for a frame's (through Arrow), inside the caller's transaction."""
+    missing = [n for n in names if n not in frame.columns]
+    frame = frame.with_columns([pl.lit(None).alias(n) for n in missing]).select(names)
+    con.execute(f'DELETE FROM "{table}"')
+    con.register("_incoming", frame.to_arrow())
+    try:
+        con.execute(f'INSERT INTO "{table}" SELECT * FROM _incoming')
+    finally:
+        con.unregister("_incoming")
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], *,
+                   snapshots: pl.DataFrame | None = None, meta: dict[str, str] | None = None) -> None:
+    """Replace whole canonical tables, optionally the snapshots and _meta keys, in one transaction (demo)."""
     with transaction(con):
         for table, frame in frames.items():
-            names = [c.name for c in columns(table)]
-            missing = [n for n in names if n not in frame.columns]
-            frame = frame.with_columns([pl.lit(None).alias(n) for n in missing]).select(names)
-            con.execute(f'DELETE FROM "{table}"')
-            con.register("_incoming", frame.to_arrow())
-            try:
-                con.execute(f'INSERT INTO "{table}" SELECT * FROM _incoming')
-            finally:
-                con.unregister("_incoming")
+            _replace_rows(con, table, frame, [c.name for c in columns(table)])
+        if snapshots is not None:
+            names = ["snapshot_date", "upload_id", *(c.name for c in columns("opportunities"))]
+            _replace_rows(con, "_opportunity_snapshots", snapshots, names)
+        for key, value in (meta or {}).items():
+            set_meta(con, key, value)
 
 
 def dumps(obj: object) -> str:
