@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
 
 import polars as pl
 
@@ -94,7 +97,32 @@ def first_active_month_end(subs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# Several metrics (and each point of their trends) ask for the same window's movements of the
+# same frame: keep the last few, keyed on the frame's identity, checked through a weak reference.
+_MEMO: OrderedDict[tuple[int, dt.date, dt.date], tuple[weakref.ref[pl.DataFrame], pl.DataFrame]] = OrderedDict()
+_MEMO_SIZE = 32
+_MEMO_LOCK = threading.Lock()
+
+
 def movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Monthly MRR movements at each month end in [start, end] (see classify_movements); memoised per frame."""
+    key = (id(subs), start, end)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None and hit[0]() is subs:
+            _MEMO.move_to_end(key)
+            return hit[1]
+    out = classify_movements(subs, start, end)
+    with _MEMO_LOCK:
+        for stale in [k for k, (ref, _) in _MEMO.items() if ref() is None]:
+            del _MEMO[stale]
+        _MEMO[key] = (weakref.ref(subs), out)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return out
+
+
+def classify_movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Monthly MRR movements at each month end in [start, end], one row per account and month that moved.
 
     Columns account_id, month_end, prev_mrr, mrr, movement, amount. Classification (dbt
@@ -153,4 +181,4 @@ def net_mrr_change(moves: pl.DataFrame) -> float:
 
 
 __all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "arr_at", "arr_by_account", "first_active_month_end",
-           "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]
+           "classify_movements", "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]

@@ -1,0 +1,214 @@
+"""Shared plumbing of the metric functions: date filters, guarded ratios, the common selections of rows."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+
+from revops.frames import Frames
+from revops.metrics.registry import MetricResult
+from revops.period import Period
+from revops.revenue import arr_by_account
+
+
+# ---------------------------------------------------------------------------------------
+# Results that never carry NaN, inf or a 0 standing in for "unknown"
+
+
+def is_number(x: object) -> bool:
+    """Whether x is a finite number (not None, NaN or inf)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def result(value: float | None, reason: str, detail: pl.DataFrame | None = None,
+           table: pl.DataFrame | None = None) -> MetricResult:
+    """The value, or an empty result with `reason` when it is missing or not finite."""
+    if not is_number(value):
+        return MetricResult(None, reason, detail, table)
+    return MetricResult(float(value), None, detail, table)  # type: ignore[arg-type]
+
+
+def ratio(numerator: float | None, denominator: float | None, reason: str,
+          detail: pl.DataFrame | None = None, table: pl.DataFrame | None = None) -> MetricResult:
+    """numerator ÷ denominator, or an empty result with `reason` when the denominator is 0 or unknown."""
+    if not is_number(denominator) or denominator == 0 or not is_number(numerator):
+        return MetricResult(None, reason, detail, table)
+    return MetricResult(float(numerator) / float(denominator), None, detail, table)  # type: ignore[arg-type]
+
+
+def total(df: pl.DataFrame, col: str) -> float:
+    """Σ of a column, nulls (unknown amounts) left out; 0.0 for no rows."""
+    return float(df[col].cast(pl.Float64).sum()) if df.height else 0.0
+
+
+def median(df: pl.DataFrame, col: str) -> float | None:
+    """Median of a column, nulls left out; None for no values."""
+    m = df[col].drop_nulls().median() if df.height else None
+    return float(m) if m is not None else None  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# Time
+
+
+def day(col: str) -> pl.Expr:
+    """The calendar day of a date or timestamp column."""
+    return pl.col(col).cast(pl.Date)
+
+
+def between(col: str, start: dt.date, end: dt.date) -> pl.Expr:
+    """The column's day lies in [start, end], both included."""
+    return day(col).is_between(start, end, closed="both")
+
+
+def in_window(col: str, period: Period) -> pl.Expr:
+    """The column's day lies in the period's window."""
+    return between(col, period.start, period.end)
+
+
+def days_to(as_of: dt.date, n: int) -> tuple[dt.date, dt.date]:
+    """The n days ending with as_of, as_of included."""
+    return as_of - dt.timedelta(days=n - 1), as_of
+
+
+def days_before(as_of: dt.date, n: int, skip: int) -> tuple[dt.date, dt.date]:
+    """The n days just before the `skip` days ending with as_of."""
+    end = as_of - dt.timedelta(days=skip)
+    return end - dt.timedelta(days=n - 1), end
+
+
+def whole_days(start: str, end: str) -> pl.Expr:
+    """end − start in whole days (date columns)."""
+    return (pl.col(end).cast(pl.Date) - pl.col(start).cast(pl.Date)).dt.total_days()
+
+
+def fractional_days(start: str, end: str) -> pl.Expr:
+    """end − start in days with hours counted (timestamp columns)."""
+    return (pl.col(end).cast(pl.Datetime("us")) - pl.col(start).cast(pl.Datetime("us"))).dt.total_seconds(
+        fractional=True) / 86_400
+
+
+def fractional_minutes(start: str, end: str) -> pl.Expr:
+    """end − start in minutes with seconds counted (timestamp columns)."""
+    return (pl.col(end).cast(pl.Datetime("us")) - pl.col(start).cast(pl.Datetime("us"))).dt.total_seconds(
+        fractional=True) / 60
+
+
+# ---------------------------------------------------------------------------------------
+# Deals
+
+
+def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Won and lost deals whose close_date lies in [start, end]."""
+    opps = frames.opportunities
+    return opps.filter(pl.col("state").is_in(["won", "lost"]) & between("close_date", start, end))
+
+
+def won_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Won deals whose close_date lies in [start, end]."""
+    return closed_between(frames, start, end).filter(pl.col("state") == "won")
+
+
+def open_at(frames: Frames, as_of: dt.date) -> pl.DataFrame:
+    """Deals open at the end of as_of.
+
+    The table holds each deal's latest state, so a deal counts when it was created by as_of
+    (or has no creation date) and is open now or closed only after as_of; at the default
+    as_of (the latest event) this is exactly the deals whose latest state is open.
+    """
+    opps = frames.opportunities
+    created = pl.col("created_at").is_null() | (day("created_at") <= as_of)
+    still_open = (pl.col("state") == "open") | (
+        pl.col("state").is_in(["won", "lost"]) & (day("close_date") > as_of))
+    return opps.filter(created & still_open)
+
+
+def deal_columns(df: pl.DataFrame, *extra: str) -> pl.DataFrame:
+    """The columns of a deal that a drill-down shows."""
+    cols = ["opportunity_id", "opportunity_name", "account_id", "owner", "segment", "stage_name", "state",
+            "amount", "created_at", "close_date", *extra]
+    return df.select([c for c in dict.fromkeys(cols) if c in df.columns])
+
+
+# ---------------------------------------------------------------------------------------
+# Money in and out
+
+
+def spend_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Spend rows whose month's first day lies in [start, end]."""
+    return frames.spend.filter(pl.col("month").cast(pl.Date).dt.month_start().is_between(start, end))
+
+
+def target_between(frames: Frames, start: dt.date, end: dt.date) -> tuple[float | None, pl.DataFrame]:
+    """The bookings target of [start, end] and the target rows behind it (None when no row overlaps).
+
+    Rows overlapping the period count in proportion to the days they share with it (a monthly
+    target counts whole in its quarter, an annual one by its share of days). The most general
+    level present wins, so company, segment and owner targets of the same period are not added up.
+    """
+    t = frames.targets.filter((pl.col("period_start") <= end) & (pl.col("period_end") >= start))
+    if t.height == 0:
+        return None, t
+    company = t.filter(pl.col("segment").is_null() & pl.col("owner").is_null())
+    by_segment = t.filter(pl.col("owner").is_null())
+    rows = company if company.height else (by_segment if by_segment.height else t)
+    overlap_start = pl.max_horizontal(pl.col("period_start"), pl.lit(start))
+    overlap_end = pl.min_horizontal(pl.col("period_end"), pl.lit(end))
+    rows = rows.with_columns(
+        share=((overlap_end - overlap_start).dt.total_days() + 1)
+        / ((pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1)
+    ).with_columns(counted=pl.col("target_amount") * pl.col("share"))
+    return float(rows["counted"].sum()), rows
+
+
+# ---------------------------------------------------------------------------------------
+# Accounts
+
+
+def active_accounts(frames: Frames, day_: dt.date) -> pl.DataFrame:
+    """Accounts with ARR > 0 at the end of the day (columns account_id, arr)."""
+    return arr_by_account(frames.subscriptions, day_).filter(pl.col("arr") > 0)
+
+
+def arr_then_now(frames: Frames, then: dt.date, now: dt.date) -> pl.DataFrame:
+    """Accounts with ARR > 0 at `then` (the base) with their ARR then and now (columns account_id, arr_then, arr_now)."""
+    base = active_accounts(frames, then).rename({"arr": "arr_then"})
+    now_ = arr_by_account(frames.subscriptions, now).rename({"arr": "arr_now"})
+    return base.join(now_, on="account_id", how="left").with_columns(pl.col("arr_now").fill_null(0.0))
+
+
+def lifecycle_won(frames: Frames) -> pl.DataFrame:
+    """Lifecycle rows with won_at filled, when empty, by the close date of the account's first won deal."""
+    first_won = (
+        frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
+        .group_by("account_id")
+        .agg(first_won=pl.col("close_date").min().cast(pl.Datetime("us")))
+    )
+    life = frames.lifecycle
+    return (
+        life.join(first_won, on="account_id", how="left")
+        .with_columns(won_at=pl.coalesce(pl.col("won_at").cast(pl.Datetime("us")), pl.col("first_won")))
+        .drop("first_won")
+    )
+
+
+def used() -> pl.Expr:
+    """A usage row that shows use: events or active users above 0."""
+    return (pl.col("events").fill_null(0) > 0) | (pl.col("active_users").fill_null(0) > 0)
+
+
+def users_between(frames: Frames, start: dt.date, end: dt.date) -> float:
+    """Σ active_users of usage rows dated in [start, end]."""
+    return total(frames.usage.filter(between("date", start, end)), "active_users")
+
+
+def users_by_account(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Σ active_users per account over usage rows dated in [start, end] (columns account_id, users)."""
+    return (frames.usage.filter(between("date", start, end))
+            .group_by("account_id").agg(users=pl.col("active_users").cast(pl.Float64).sum()))
+
+
+def fmt_day(d: dt.date) -> str:
+    """A date as written in reasons (ISO)."""
+    return d.isoformat()

@@ -1,0 +1,254 @@
+"""Diagnostic tier: where the funnel and the handoffs lose speed or quality, and how trustworthy the data is."""
+from __future__ import annotations
+
+import polars as pl
+
+from revops.frames import Frames
+from revops.funnel import stage_conversion as funnel_stage_conversion
+from revops.metrics.common import (
+    active_accounts, between, days_to, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
+    used,
+)
+from revops.metrics.registry import MetricResult, metric
+from revops.period import Period
+from revops.schema import TABLES, column_names
+
+NO_LEADS = "No leads created in the window"
+
+
+def _leads_in_window(frames: Frames, period: Period) -> pl.DataFrame:
+    """Leads created in the window."""
+    return frames.leads.filter(in_window("created_at", period))
+
+
+def reached_sql() -> pl.Expr:
+    """A lead reached SQL when it has an SQL date or went further (converted to an opportunity)."""
+    return pl.any_horizontal(pl.col("sql_at").is_not_null(), pl.col("converted_at").is_not_null(),
+                             pl.col("opportunity_id").is_not_null())
+
+
+def reached_mql() -> pl.Expr:
+    """A lead reached MQL when it has an MQL date or reached SQL (reaching is cumulative)."""
+    return pl.col("mql_at").is_not_null() | reached_sql()
+
+
+def _lead_columns(df: pl.DataFrame, *extra: str) -> pl.DataFrame:
+    cols = ["lead_id", "created_at", "source", "owner", "segment", "account_id", *extra]
+    return df.select([c for c in dict.fromkeys(cols) if c in df.columns])
+
+
+@metric("lead_response_minutes", "diagnostic", "Lead response time", "minutes",
+        "Median minutes from a lead's capture to the first human sales touch, over the leads created in the "
+        "window that got a response (seconds count).", higher_is_better=False)
+def lead_response_minutes(frames: Frames, period: Period) -> MetricResult:
+    """Median first_response_at − created_at in minutes, answered leads created in the window."""
+    leads = _leads_in_window(frames, period).filter(pl.col("first_response_at").is_not_null()).with_columns(
+        response_minutes=fractional_minutes("created_at", "first_response_at"))
+    return result(median(leads, "response_minutes"), "No lead created in the window has a response",
+                  _lead_columns(leads, "first_response_at", "response_minutes").sort("created_at"))
+
+
+@metric("lead_response_sla", "diagnostic", "Lead response within SLA", "ratio",
+        "Share of the leads created in the window that got a first response within the lead-response SLA "
+        "(5 minutes unless changed in the settings); a lead never answered counts as a breach.")
+def lead_response_sla(frames: Frames, period: Period) -> MetricResult:
+    """Leads answered within the SLA ÷ leads created in the window."""
+    sla = frames.settings.slas.lead_response_minutes
+    leads = _leads_in_window(frames, period).with_columns(
+        response_minutes=fractional_minutes("created_at", "first_response_at")
+    ).with_columns(within_sla=(pl.col("response_minutes") <= sla).fill_null(False))
+    met = int(leads["within_sla"].sum()) if leads.height else 0
+    return ratio(met, leads.height, NO_LEADS,
+                 _lead_columns(leads, "first_response_at", "response_minutes", "within_sla").sort("created_at"))
+
+
+@metric("mql_to_sql", "diagnostic", "MQL to SQL", "ratio",
+        "Of the leads created in the window that reached marketing-qualified (MQL), the share that reached "
+        "sales-qualified (SQL). Reaching is cumulative: a lead that became SQL or converted to an opportunity "
+        "also reached MQL.")
+def mql_to_sql(frames: Frames, period: Period) -> MetricResult:
+    """Leads created in the window: reached SQL ÷ reached MQL."""
+    leads = _leads_in_window(frames, period).with_columns(reached_mql=reached_mql(), reached_sql=reached_sql())
+    mql = leads.filter(pl.col("reached_mql"))
+    detail = _lead_columns(mql, "mql_at", "sql_at", "converted_at", "reached_sql").sort("created_at")
+    return ratio(int(mql["reached_sql"].sum()) if mql.height else 0, mql.height,
+                 "No lead created in the window reached MQL", detail)
+
+
+@metric("lead_to_customer", "diagnostic", "Lead to customer", "ratio",
+        "Share of the leads created in the window whose opportunity has been won.")
+def lead_to_customer(frames: Frames, period: Period) -> MetricResult:
+    """Leads created in the window whose opportunity is won ÷ leads created in the window."""
+    won = frames.opportunities.filter(pl.col("state") == "won").select("opportunity_id").unique()
+    leads = _leads_in_window(frames, period).with_columns(
+        became_customer=pl.col("opportunity_id").is_in(won["opportunity_id"].implode()).fill_null(False))
+    became = int(leads["became_customer"].sum()) if leads.height else 0
+    return ratio(became, leads.height, NO_LEADS,
+                 _lead_columns(leads, "opportunity_id", "became_customer").sort("created_at"))
+
+
+@metric("stage_conversion", "diagnostic", "Stage conversion", "table",
+        "For the deals created in the window, per stage in funnel order: how many reached the stage, how many "
+        "reached the next one, the conversion rate, and the median days spent in the stage (from stage "
+        "history). Reaching is cumulative: a deal that reached a later stage (by its stage history, else its "
+        "current stage) reached every earlier one.", kind="table")
+def stage_conversion(frames: Frames, period: Period) -> MetricResult:
+    """Entered, converted, rate and median days per stage (deals created in the window)."""
+    table = funnel_stage_conversion(frames, period)
+    if table.height == 0 or int(table["entered"].max() or 0) == 0:
+        return MetricResult(None, "No deals created in the window", None, table)
+    return MetricResult(None, None, None, table)
+
+
+@metric("kickoff_sla", "diagnostic", "Kickoff within SLA", "ratio",
+        "Share of the customers signed in the window whose kickoff was held within the kickoff SLA (48 hours "
+        "after signature unless changed in the settings); no kickoff yet counts as a breach. When the "
+        "signature time is missing, the close date of the account's first won deal stands in.")
+def kickoff_sla(frames: Frames, period: Period) -> MetricResult:
+    """Accounts won in the window with kickoff_at − won_at ≤ SLA ÷ accounts won in the window."""
+    sla_hours = frames.settings.slas.kickoff_hours
+    rows = lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
+        kickoff_hours=fractional_minutes("won_at", "kickoff_at") / 60
+    ).with_columns(within_sla=(pl.col("kickoff_hours") <= sla_hours).fill_null(False))
+    detail = rows.select("account_id", "won_at", "kickoff_at", "kickoff_hours", "within_sla").sort("won_at")
+    met = int(rows["within_sla"].sum()) if rows.height else 0
+    return ratio(met, rows.height, "No customer was signed in the window", detail)
+
+
+FEATURE_DAYS = 30
+
+
+@metric("feature_adoption", "diagnostic", "Feature adoption", "ratio",
+        "Average, over every feature in the usage data, of the share of active accounts (ARR > 0 at the as-of "
+        "date) that used the feature (events or active users above 0) in the 30 days to as-of. The table "
+        "gives the share per feature.")
+def feature_adoption(frames: Frames, period: Period) -> MetricResult:
+    """Mean over features of (active accounts using it in the 30 days to as_of ÷ active accounts)."""
+    features = frames.usage.select(pl.col("feature").drop_nulls().unique().sort())
+    active = active_accounts(frames, period.as_of)
+    start, end = days_to(period.as_of, FEATURE_DAYS)
+    adopters = (
+        frames.usage.filter(between("date", start, end) & used() & pl.col("feature").is_not_null())
+        .join(active.select("account_id"), on="account_id", how="semi")
+        .group_by("feature")
+        .agg(accounts_using=pl.col("account_id").n_unique())
+    )
+    table = (
+        features.join(adopters, on="feature", how="left")
+        .with_columns(pl.col("accounts_using").fill_null(0), active_accounts=pl.lit(active.height))
+        .with_columns(adoption=pl.when(pl.col("active_accounts") > 0)
+                      .then(pl.col("accounts_using") / pl.col("active_accounts")))
+        .sort("adoption", descending=True, nulls_last=True)
+    )
+    if features.height == 0:
+        return MetricResult(None, "No usage by feature loaded", None, table)
+    if active.height == 0:
+        return MetricResult(None, "No active accounts at as-of", None, table)
+    return result(table["adoption"].mean(), "No usage by feature loaded", None, table)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# Data quality: which cells are expected, and what makes a filled cell valid
+
+# Cells whose emptiness means "has not happened" or "not applicable": expected only once filled,
+# so they are checked for validity but a gap is not a defect.
+EVENT_COLUMNS: dict[str, frozenset[str]] = {
+    "leads": frozenset({"first_response_at", "mql_at", "sql_at", "pql_at", "converted_at", "opportunity_id"}),
+    "opportunities": frozenset({"probability", "is_closed", "is_won"}),
+    "subscriptions": frozenset({"end_date"}),
+    "lifecycle": frozenset({"kickoff_at", "first_value_at", "renewal_outreach_at"}),
+    "touches": frozenset({"lead_id", "account_id", "opportunity_id"}),
+    "targets": frozenset({"segment", "owner"}),
+}
+# Cells expected only on some rows.
+EXPECTED_WHEN: dict[tuple[str, str], pl.Expr] = {
+    ("opportunities", "lost_reason"): pl.col("state") == "lost",
+}
+
+
+def _non_negative(col: str) -> pl.Expr:
+    return pl.col(col) >= 0
+
+
+def _within(col: str, low: float, high: float) -> pl.Expr:
+    return pl.col(col).is_between(low, high)
+
+
+def _not_before(col: str, other: str) -> pl.Expr:
+    return pl.col(other).is_null() | (pl.col(col).cast(pl.Datetime("us")) >= pl.col(other).cast(pl.Datetime("us")))
+
+
+# A filled cell is valid unless its rule says otherwise.
+VALID_WHEN: dict[tuple[str, str], pl.Expr] = {
+    ("accounts", "employees"): _non_negative("employees"),
+    ("leads", "first_response_at"): _not_before("first_response_at", "created_at"),
+    ("opportunities", "stage"): pl.col("stage_known"),
+    ("opportunities", "amount"): _non_negative("amount"),
+    ("opportunities", "probability"): _within("probability", 0, 1),
+    ("opportunities", "close_date"): _not_before("close_date", "created_at"),
+    ("stage_history", "amount"): _non_negative("amount"),
+    ("subscriptions", "mrr"): _non_negative("mrr"),
+    ("subscriptions", "end_date"): pl.col("end_date") > pl.col("start_date"),
+    ("lifecycle", "health_score"): _within("health_score", 0, 100),
+    ("lifecycle", "csat"): _within("csat", 0, 100),
+    ("usage", "active_users"): _non_negative("active_users"),
+    ("usage", "events"): _non_negative("events"),
+    ("spend", "amount"): _non_negative("amount"),
+    ("targets", "target_amount"): _non_negative("target_amount"),
+    ("targets", "period_end"): pl.col("period_end") >= pl.col("period_start"),
+}
+
+
+def cell_quality(frames: Frames) -> pl.DataFrame:
+    """Per loaded table and column: expected, filled and valid cells (columns table, column, expected, filled, valid)."""
+    parts: list[pl.DataFrame] = []
+    for name in TABLES:
+        df = frames.table(name)
+        if df.height == 0:
+            continue
+        flags: list[pl.Expr] = []
+        names = column_names(name)
+        for col in names:
+            filled = pl.col(col).is_not_null()
+            if col in EVENT_COLUMNS.get(name, frozenset()):
+                expected = filled
+            else:
+                expected = EXPECTED_WHEN.get((name, col), pl.lit(True))
+            valid = filled & VALID_WHEN.get((name, col), pl.lit(True)).fill_null(True)
+            flags += [expected.alias(f"{col}\x00expected"), (expected & filled).alias(f"{col}\x00filled"),
+                      (expected & valid).alias(f"{col}\x00valid")]
+        # One row of flags per table row (literal flags broadcast), then one sum per flag column.
+        sums = df.select(flags).sum().row(0)
+        parts.append(pl.DataFrame({
+            "table": [name] * len(names), "column": names,
+            "expected": [int(sums[3 * i]) for i in range(len(names))],
+            "filled": [int(sums[3 * i + 1]) for i in range(len(names))],
+            "valid": [int(sums[3 * i + 2]) for i in range(len(names))],
+        }, schema={"table": pl.String, "column": pl.String, "expected": pl.Int64, "filled": pl.Int64,
+                   "valid": pl.Int64}))
+    if not parts:
+        return pl.DataFrame(schema={"table": pl.String, "column": pl.String, "expected": pl.Int64,
+                                    "filled": pl.Int64, "valid": pl.Int64})
+    return pl.concat(parts)
+
+
+@metric("data_quality", "diagnostic", "Data quality", "ratio",
+        "Share of the expected cells of the loaded tables that are filled and valid. Every column of a loaded "
+        "table is expected on every row, except dates of things that have not happened yet (a response, a "
+        "kickoff, a subscription's end) and optional keys, which are checked only when filled, and a lost "
+        "reason, expected on lost deals only. Valid means, for example, amounts not negative, probabilities "
+        "between 0 and 1, scores between 0 and 100, a close or response not before the creation, an end after "
+        "the start and a stage the settings place. The table gives the share per table.")
+def data_quality(frames: Frames, period: Period) -> MetricResult:
+    """Filled and valid cells ÷ expected cells over the non-empty tables."""
+    cells = cell_quality(frames)
+    rows = {name: frames.table(name).height for name in TABLES}
+    table = (
+        cells.group_by("table", maintain_order=True)
+        .agg(pl.col("expected", "filled", "valid").sum())
+        .with_columns(rows=pl.col("table").replace_strict(rows, return_dtype=pl.Int64))
+        .with_columns(filled_share=pl.col("filled") / pl.col("expected"), quality=pl.col("valid") / pl.col("expected"))
+        .select("table", "rows", "expected", "filled", "valid", "filled_share", "quality")
+    )
+    detail = cells.with_columns(quality=pl.when(pl.col("expected") > 0).then(pl.col("valid") / pl.col("expected")))
+    return ratio(int(cells["valid"].sum()), int(cells["expected"].sum()), "No data loaded", detail, table)

@@ -1,0 +1,133 @@
+"""Every metric at once, in the JSON shape of DESIGN.md, and the `python -m revops metrics` command."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+import polars as pl
+
+from revops import store
+from revops.errors import UserError
+from revops.format import display_unit, format_value
+from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, load_frames
+from revops.metrics.common import is_number
+from revops.metrics.registry import BY_ID, REGISTRY, TIERS, scalar_metrics
+from revops.period import DEFAULT_WINDOW_DAYS, Period
+
+
+def json_value(value: Any) -> Any:
+    """A cell as JSON allows it: dates as ISO text, NaN and inf as null."""
+    if isinstance(value, float):
+        return value if is_number(value) else None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """A table as a list of JSON-safe rows."""
+    return [{k: json_value(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
+
+
+def _handoffs_rows(frames: Frames, period: Period) -> list[dict[str, Any]] | None:
+    """The handoffs table when revops.handoffs provides it (it is built separately)."""
+    try:
+        from revops.handoffs import handoffs_table  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return json_rows(handoffs_table(frames, period))
+
+
+def metrics_report(frames: Frames, period: Period, include_tables: bool = True) -> dict[str, Any]:
+    """{"as_of", "window": {"start", "end"}, "metrics": {id: {value, unit, tier, reason}}} (+ "tables")."""
+    out: dict[str, Any] = {
+        "as_of": period.as_of.isoformat(),
+        "window": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "metrics": {},
+    }
+    for m in scalar_metrics():
+        r = m.compute(frames, period)
+        value = r.value if is_number(r.value) else None
+        reason = r.reason if value is None else None
+        if value is not None and m.unit == "count" and float(value).is_integer():
+            value = int(value)
+        out["metrics"][m.id] = {"value": value, "unit": m.unit, "tier": m.tier,
+                                "reason": reason or ("No value" if value is None else None)}
+    if include_tables:
+        tables: dict[str, Any] = {}
+        for m in REGISTRY:
+            if m.kind == "table":
+                table = m.compute(frames, period).table
+                tables[m.id] = json_rows(table) if table is not None else []
+        handoffs = _handoffs_rows(frames, period)
+        if handoffs is not None:
+            tables["handoffs"] = handoffs
+        out["tables"] = tables
+    return out
+
+
+def resolve_period(frames: Frames, as_of: dt.date | None, start: dt.date | None, end: dt.date | None) -> Period:
+    """The period of the command line: as-of (else the window's end, else the data's latest event) and window.
+
+    The window defaults to the 365 days ending at as-of; --start alone runs to as-of and --end
+    alone covers the 365 days ending there.
+    """
+    fiscal = frames.settings.fiscal_year_start_month
+    as_of = as_of or end or default_as_of(frames)
+    if start is None and end is None:
+        return Period.ending(as_of, DEFAULT_WINDOW_DAYS, fiscal)
+    end = end or as_of
+    start = start or end - dt.timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    if start > end:
+        raise UserError(f"The window start {start.isoformat()} is after its end {end.isoformat()}: "
+                        "give --start on or before --end.")
+    return Period(as_of, start, end, fiscal)
+
+
+def render_text(report: dict[str, Any], currency: str = "USD") -> str:
+    """The report as a readable table grouped by tier."""
+    lines = [f"As of {report['as_of']}, window {report['window']['start']} to {report['window']['end']}"]
+    width = max((len(m.label) for m in REGISTRY), default=10)
+    for tier, title in TIERS.items():
+        rows = [(mid, r) for mid, r in report["metrics"].items() if r["tier"] == tier]
+        if not rows:
+            continue
+        lines += ["", title, "-" * len(title)]
+        for mid, r in rows:
+            label = BY_ID[mid].label
+            shown = format_value(r["value"], display_unit(r["unit"], mid), currency)
+            note = f"  ({r['reason']})" if r["value"] is None else ""
+            lines.append(f"  {label:<{width}}  {shown:>12}{note}")
+    for name, rows in report.get("tables", {}).items():
+        lines += ["", name.replace("_", " ").capitalize()]
+        lines += ["  " + line for line in str(pl.DataFrame(rows)).splitlines()] if rows else ["  (no rows)"]
+    return "\n".join(lines)
+
+
+def cli_metrics(args: argparse.Namespace) -> int:
+    """python -m revops metrics [--db] [--as-of] [--start --end] [--segment S] [--json]."""
+    path = store.resolve_db(args.db)
+    if not path.exists():
+        raise UserError(f"There is no database at {path}: load data first (python -m revops demo or ingest).")
+    with store.connect(path, read_only=True) as con:
+        everything = load_frames(con)
+    period = resolve_period(everything, args.as_of, args.start, args.end)
+    frames = everything
+    if args.segment:
+        if args.segment not in distinct_values(everything)["segment"]:
+            print(f"warning: no data has the segment {args.segment!r}; every metric will be empty.", file=sys.stderr)
+        frames = apply_filters(everything, Filters(segment=(args.segment,)))
+    report = metrics_report(frames, period, include_tables=True)
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    else:
+        print(render_text(report, frames.settings.currency))
+    return 0
+
+
+__all__ = ["cli_metrics", "json_rows", "json_value", "metrics_report", "render_text", "resolve_period"]

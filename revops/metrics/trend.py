@@ -1,0 +1,33 @@
+"""A metric over time: its value at past month ends, and the current period against the one before."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from revops.frames import Frames
+from revops.metrics.registry import MetricResult, compute
+from revops.period import Period, add_months, month_ends
+
+
+def trend_points(period: Period, points: int = 12) -> list[dt.date]:
+    """The last `points` month ends on or before as_of, oldest first."""
+    return month_ends(add_months(period.as_of, -points), period.as_of)[-points:] if points > 0 else []
+
+
+def trend(metric_id: str, frames: Frames, period: Period, points: int = 12) -> pl.DataFrame:
+    """The metric at each of the last `points` month ends up to as_of, each with a window of the same length ending there.
+
+    Columns as_of, value (null where the metric is empty at that point).
+    """
+    ends = trend_points(period, points)
+    values = [compute(metric_id, frames, period.shifted_to(end)).value for end in ends]
+    return pl.DataFrame({"as_of": ends, "value": values}, schema={"as_of": pl.Date, "value": pl.Float64})
+
+
+def compare(metric_id: str, frames: Frames, period: Period) -> tuple[MetricResult, MetricResult]:
+    """The metric for the period and for the period of the same length just before it."""
+    return compute(metric_id, frames, period), compute(metric_id, frames, period.previous())
+
+
+__all__ = ["compare", "trend", "trend_points"]
