@@ -1,4 +1,4 @@
-import streamlit as st
+"""Diagnostic metrics: where the funnel and the handoffs leak."""
+from ui import tier_page
 
-st.title("diagnostic")
-st.write("under construction")
+tier_page.render("diagnostic")

@@ -1,4 +1,4 @@
-import streamlit as st
+"""Leading metrics: early signals of future revenue."""
+from ui import tier_page
 
-st.title("leading")
-st.write("under construction")
+tier_page.render("leading")

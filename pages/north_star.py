@@ -1,4 +1,4 @@
-import streamlit as st
+"""North Star metrics: recurring revenue, retention and growth efficiency."""
+from ui import tier_page
 
-st.title("north_star")
-st.write("under construction")
+tier_page.render("north_star")

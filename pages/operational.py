@@ -1,4 +1,4 @@
-import streamlit as st
+"""Operational metrics: pipeline, conversion and deal economics."""
+from ui import tier_page
 
-st.title("operational")
-st.write("under construction")
+tier_page.render("operational")

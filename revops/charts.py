@@ -28,3 +28,17 @@ def trend_line(frame: pl.DataFrame, x: str, y: str, title: str | None = None, un
                                line=dict(color=PALETTE["primary"]), connectgaps=False, name=title or y))
     fig.update_yaxes(title=unit or None)
     return _layout(fig, title, height=220)
+
+
+def metric_trend(frame: pl.DataFrame, title: str | None = None, axis: dict[str, str] | None = None,
+                 x: str = "as_of", y: str = "value") -> go.Figure:
+    """A metric's trend (one point per period end) with the y axis formatted in the metric's unit."""
+    fig = go.Figure(go.Scatter(x=frame[x].to_list(), y=frame[y].to_list(), mode="lines+markers",
+                               line=dict(color=PALETTE["primary"], width=2), marker=dict(size=6),
+                               connectgaps=False, name=title or y, fill="tozeroy",
+                               fillcolor="rgba(46, 91, 255, 0.08)"))
+    fig.update_yaxes(rangemode="tozero", **(axis or {}))
+    fig.update_xaxes(tickformat="%b %Y")
+    fig.update_layout(showlegend=False)
+    return _layout(fig, title, height=280)
+

@@ -15,6 +15,8 @@ CURRENCY_SYMBOLS: dict[str, str] = {
 }
 # Ratios a revenue leader quotes as multiples ("3.2× coverage"), not as percentages.
 MULTIPLE_METRICS: frozenset[str] = frozenset({"pipeline_coverage", "magic_number", "ltv_to_cac"})
+# Ratios that are themselves a change ("usage up 12 %"): shown with their sign.
+GROWTH_METRICS: frozenset[str] = frozenset({"pipeline_creation_trend", "usage_trend"})
 _SCALES: tuple[tuple[float, str], ...] = ((1e9, "B"), (1e6, "M"), (1e3, "K"))
 
 
@@ -79,8 +81,12 @@ def is_empty(value: float | None) -> bool:
 
 
 def display_unit(unit: str, metric_id: str = "") -> str:
-    """The unit a value is shown in: the registry's unit, except ratios quoted as multiples."""
-    return "multiple" if unit == "ratio" and metric_id in MULTIPLE_METRICS else unit
+    """The unit a value is shown in: the registry's unit, except multiples and growth rates among ratios."""
+    if unit == "ratio" and metric_id in MULTIPLE_METRICS:
+        return "multiple"
+    if unit == "ratio" and metric_id in GROWTH_METRICS:
+        return "growth"
+    return unit
 
 
 def format_value(value: float | None, unit: str, currency: str = "USD", *, signed: bool = False) -> str:
@@ -92,8 +98,8 @@ def format_value(value: float | None, unit: str, currency: str = "USD", *, signe
         return _money(v, currency, signed)
     if unit == "money/day":
         return f"{_money(v, currency, signed)}/day"
-    if unit == "ratio":
-        return f"{_number(v * 100, 1, signed)}%"
+    if unit in ("ratio", "growth"):
+        return f"{_number(v * 100, 1, signed or unit == 'growth')}%"
     if unit == "multiple":
         return f"{_number(v, 1 if abs(v) >= 10 else 2, signed)}×"
     if unit in ("days", "months", "hours"):
@@ -118,7 +124,7 @@ def delta(current: float | None, previous: float | None, unit: str, currency: st
     if is_empty(current) or is_empty(previous):
         return None
     change = float(current) - float(previous)
-    if unit == "ratio":
+    if unit in ("ratio", "growth"):
         # A change of a rate is read in percentage points, not as a percent of a percent.
         text = f"{_number(change * 100, 1, True)} pts"
     else:
@@ -157,7 +163,7 @@ def axis_format(unit: str, currency: str = "USD") -> dict[str, str]:
     """Plotly y-axis tick settings that match format_value for a unit."""
     if unit in ("money", "money/day"):
         return {"tickprefix": currency_symbol(currency), "tickformat": "~s"}
-    if unit == "ratio":
+    if unit in ("ratio", "growth"):
         return {"tickformat": ".0%"}
     if unit == "multiple":
         return {"ticksuffix": "×", "tickformat": ".1f"}

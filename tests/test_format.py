@@ -114,3 +114,10 @@ def test_axis_format_matches_units():
     """Chart axes use the same units as the cards."""
     assert axis_format("money", "EUR") == {"tickprefix": "€", "tickformat": "~s"}
     assert axis_format("ratio") == {"tickformat": ".0%"}
+
+
+def test_growth_rates_carry_their_sign():
+    """A ratio that is itself a change reads signed: 0.123 -> +12.3%, -0.05 -> -5.0%."""
+    assert display_unit("ratio", "usage_trend") == "growth"
+    assert format_value(0.123, "growth") == "+12.3%"
+    assert format_value(-0.05, "growth") == "-5.0%"

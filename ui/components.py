@@ -1,0 +1,111 @@
+"""Widgets shared by the metric pages: card grid, empty-with-reason, trend chart, drill-down table."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import polars as pl
+import streamlit as st
+
+from revops import charts
+from revops.export import to_csv_bytes
+from revops.format import EMPTY, axis_format, delta, display_unit, format_value, is_empty
+from revops.metrics.registry import Metric, MetricResult
+
+CARDS_PER_ROW = 4
+
+
+def delta_color(metric: Metric) -> str:
+    """Green for the good direction: "normal" when higher is better, "inverse" when lower is."""
+    return "normal" if metric.higher_is_better else "inverse"
+
+
+def spark_values(trend: pl.DataFrame | None) -> list[float] | None:
+    """The trend's values for a sparkline (gaps as NaN), or None when fewer than two are known."""
+    if trend is None or trend.height == 0 or "value" not in trend.columns:
+        return None
+    values = trend["value"].cast(pl.Float64)
+    if values.drop_nulls().drop_nans().len() < 2:
+        return None
+    return values.fill_null(float("nan")).to_list()
+
+
+def empty_with_reason(reason: str | None) -> None:
+    """Why a number is missing, in words under the dash (never a silent 0)."""
+    st.caption(f":material/info: {reason or 'No value for this selection.'}")
+
+
+def metric_card(metric: Metric, current: MetricResult, previous: MetricResult | None, *,
+                currency: str, compare_label: str, trend: pl.DataFrame | None = None) -> None:
+    """One bordered card: value by unit, change against the previous period, definition on hover, sparkline."""
+    unit = display_unit(metric.unit, metric.id)
+    change = delta(current.value, previous.value if previous else None, unit, currency)
+    with st.container(border=True, height="stretch"):
+        kwargs: dict = {}
+        if change is not None:
+            kwargs = {"delta": change.text, "delta_description": compare_label,
+                      "delta_color": delta_color(metric) if change.direction else "off"}
+            if not change.direction:
+                kwargs["delta_arrow"] = "off"
+        spark = spark_values(trend)
+        if spark is not None and not is_empty(current.value):
+            kwargs["chart_data"] = spark
+            kwargs["chart_type"] = "area"
+            kwargs.setdefault("delta_color", "blue")
+        st.metric(metric.label, format_value(current.value, unit, currency), help=metric.definition, **kwargs)
+        if is_empty(current.value):
+            empty_with_reason(current.reason)
+        elif change is None:
+            st.caption(f"No value for the previous period{': ' + previous.reason if previous and previous.reason else ''}.")
+
+
+def card_grid(cards: Sequence[tuple[Metric, MetricResult, MetricResult | None, pl.DataFrame | None]], *,
+              currency: str, compare_label: str, per_row: int = CARDS_PER_ROW) -> None:
+    """Cards in rows of `per_row` columns (the last row keeps the same card width)."""
+    for start in range(0, len(cards), per_row):
+        columns = st.columns(per_row)
+        for column, (metric, current, previous, trend) in zip(columns, cards[start:start + per_row]):
+            with column:
+                metric_card(metric, current, previous, currency=currency, compare_label=compare_label, trend=trend)
+
+
+def trend_chart(metric: Metric, trend: pl.DataFrame | None, *, currency: str, key: str) -> None:
+    """The metric over the last points (one per period end), or why there is no line."""
+    if trend is None or trend.height == 0 or trend["value"].drop_nulls().len() == 0:
+        st.caption(f"No trend for {metric.label}: no value at any of the earlier period ends.")
+        return
+    unit = display_unit(metric.unit, metric.id)
+    fig = charts.metric_trend(trend, title=f"{metric.label}, trend", axis=axis_format(unit, currency))
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def download_csv(frame: pl.DataFrame, *, file_name: str, key: str, label: str = "Download CSV") -> None:
+    """A download button whose CSV is built on click, with spreadsheet formulas escaped."""
+    st.download_button(label, data=functools.partial(to_csv_bytes, frame), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
+
+
+def data_table(frame: pl.DataFrame | None, *, file_name: str, key: str, empty: str) -> None:
+    """A frame as an interactive table with its CSV download, or a sentence when it has no rows."""
+    if frame is None or frame.height == 0:
+        st.caption(f":material/info: {empty}")
+        return
+    st.dataframe(frame, hide_index=True, key=f"{key}_table", height=min(38 + 35 * frame.height, 420))
+    rows = f"{frame.height:,} row" + ("" if frame.height == 1 else "s")
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(rows)
+    with right:
+        download_csv(frame, file_name=file_name, key=f"{key}_csv")
+
+
+def breakdown(metric: Metric, result: MetricResult, *, file_name: str, key: str) -> None:
+    """A table metric (or a metric's per-item breakdown) under its label and definition."""
+    st.markdown(f"**{metric.label}**", help=metric.definition)
+    frame = result.table if result.table is not None else result.detail
+    reason = result.reason or "No rows for this selection."
+    data_table(frame, file_name=file_name, key=key, empty=reason)
+
+
+def headline(value: float | None, unit: str, currency: str) -> str:
+    """A value for running text (the dash when empty)."""
+    return format_value(value, unit, currency) if not is_empty(value) else EMPTY

@@ -1,0 +1,96 @@
+"""One metric tier as a page: caption, purpose, card grid, breakdown tables, drill-down."""
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from revops.errors import user_message
+from revops.format import describe_filters, describe_period
+from revops.frames import Frames
+from revops.metrics import trend as metric_trend
+from revops.metrics.registry import TIERS, Metric, MetricResult, by_tier
+from revops.period import Period
+from ui import components, sidebar, state
+
+TREND_POINTS = 12
+PURPOSE: dict[str, str] = {
+    "north_star": "Is the company building durable, efficient recurring revenue? Size, retention and the "
+                  "efficiency of growth: the numbers the board asks about.",
+    "operational": "Is this quarter's number on track? Pipeline, conversion and deal economics the sales "
+                   "team runs on every week.",
+    "diagnostic": "Where does the revenue engine leak? Speed and conversion at each step from lead to live "
+                  "customer, and how far the data can be trusted.",
+    "leading": "What will the next quarters look like? Early signals in pipeline creation, product usage "
+               "and renewal risk, before they show up in revenue.",
+}
+ICONS: dict[str, str] = {
+    "north_star": ":material/star:",
+    "operational": ":material/speed:",
+    "diagnostic": ":material/troubleshoot:",
+    "leading": ":material/trending_up:",
+}
+
+
+def _failed(exc: Exception) -> MetricResult:
+    # One broken metric must not take the whole page down; the card says what went wrong.
+    return MetricResult.empty(f"Could not be computed. {user_message(exc)}")
+
+
+def compare_metric(frames: Frames, metric_id: str, period: Period) -> tuple[MetricResult, MetricResult]:
+    """The metric over the period and over the previous period of the same length."""
+    try:
+        return metric_trend.compare(metric_id, frames, period)
+    except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
+        return _failed(exc), _failed(exc)
+
+
+def trend_metric(frames: Frames, metric_id: str, period: Period, points: int) -> pl.DataFrame | None:
+    """The metric at the last `points` period ends (as_of, value), or None when it cannot be computed."""
+    try:
+        return metric_trend.trend(metric_id, frames, period, points)
+    except Exception:  # noqa: BLE001  (the card still shows the value; the chart says there is no trend)
+        return None
+
+
+def _file_name(metric: Metric, period: Period, suffix: str = "") -> str:
+    return f"{metric.id}{suffix}_{period.as_of.isoformat()}.csv"
+
+
+def render(tier: str) -> None:
+    """Draw the page of one tier ("north_star", "operational", "diagnostic" or "leading")."""
+    filters, period = sidebar.current()
+    metrics = by_tier(tier)
+    currency = state.all_frames().settings.currency
+    st.title(f"{TIERS[tier]} metrics", anchor=False)
+    st.caption(f"{describe_period(period)} · {describe_filters(filters)}")
+    st.markdown(PURPOSE[tier])
+    if not metrics:
+        st.info("No metric of this tier is registered yet.")
+        return
+
+    with st.spinner("Computing the metrics…"):
+        results = {m.id: state.cached(compare_metric, filters, m.id, period) for m in metrics}
+        scalars = [m for m in metrics if m.kind == "scalar"]
+        trends = {m.id: state.cached(trend_metric, filters, m.id, period, TREND_POINTS) for m in scalars}
+
+    compare_label = f"vs previous {period.days} days"
+    components.card_grid([(m, *results[m.id], trends[m.id]) for m in scalars],
+                         currency=currency, compare_label=compare_label)
+
+    tables = [m for m in metrics if m.kind == "table" or results[m.id][0].table is not None]
+    if tables:
+        st.subheader("Breakdowns", anchor=False)
+        for m in tables:
+            components.breakdown(m, results[m.id][0], file_name=_file_name(m, period, "_breakdown"),
+                                 key=f"{tier}_{m.id}_breakdown")
+
+    st.subheader("Behind the numbers", anchor=False)
+    chosen = st.selectbox("Show the rows behind …", [m.id for m in metrics], key=f"{tier}_drill",
+                          format_func=lambda mid: next(m.label for m in metrics if m.id == mid))
+    metric = next(m for m in metrics if m.id == chosen)
+    current = results[metric.id][0]
+    st.caption(metric.definition)
+    if metric.kind == "scalar":
+        components.trend_chart(metric, trends[metric.id], currency=currency, key=f"{tier}_{metric.id}_trend")
+    components.data_table(current.detail, file_name=_file_name(metric, period), key=f"{tier}_{metric.id}_detail",
+                          empty=f"No rows behind this number. {current.reason or ''}".strip())
