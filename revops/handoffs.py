@@ -1,0 +1,578 @@
+"""The leakage map: the six handoffs of the customer journey (METRICS.md), each with entered, passed,
+leaked, leak rate, median handoff time, SLA compliance, money at stake and the leaked records.
+
+Every handoff sorts its cohort into passed, leaked or in progress (the clock still runs), so
+entered = passed + leaked + in progress. The leak rate counts only decided records,
+leaked ÷ (passed + leaked): a young cohort is not leak-free just because nothing has failed yet.
+The responsible team is the receiving one, which must act within the SLA.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from revops.format import format_value
+from revops.frames import Frames
+from revops.funnel import deal_cohort
+from revops.metrics.common import (closed_between, deal_columns, fractional_days, in_window, lifecycle_won,
+                                   won_between)
+from revops.metrics.diagnostic import reached_mql
+from revops.period import Period, years_before
+from revops.pipeline_review import last_stage_change
+from revops.revenue import arr_by_account, movements
+
+_DT = pl.Datetime("us")
+PASSED, LEAKED, IN_PROGRESS = "passed", "leaked", "in progress"
+EXPANSION_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """One handoff's numbers and the records behind them (one row per record, with its outcome)."""
+
+    key: str
+    number: int
+    name: str
+    from_team: str
+    to_team: str
+    team: str
+    unit: str
+    entered: int
+    passed: int
+    leaked: int
+    in_progress: int
+    median_hours: float | None
+    time_basis: str
+    sla: str
+    sla_met: int
+    sla_base: int
+    sla_reason: str | None
+    money_at_stake: float | None
+    money_basis: str
+    money_reason: str | None
+    records: pl.DataFrame  # the cohort: id columns, outcome, sla_met, issue, money
+
+    @property
+    def leak_rate(self) -> float | None:
+        """leaked ÷ (passed + leaked), or None when nothing is decided yet."""
+        decided = self.passed + self.leaked
+        return self.leaked / decided if decided else None
+
+    @property
+    def leak_reason(self) -> str | None:
+        """Why there is no leak rate."""
+        if self.passed + self.leaked:
+            return None
+        if self.entered == 0:
+            return f"No {self.unit} entered this handoff in the window."
+        return f"None of the {self.entered:,} {self.unit} has passed or leaked yet."
+
+    @property
+    def sla_compliance(self) -> float | None:
+        """Records handed over within the SLA ÷ the records it applies to, or None (see sla_reason)."""
+        return self.sla_met / self.sla_base if self.sla_base else None
+
+    def leaks(self) -> pl.DataFrame:
+        """The leaked records and the SLA breaches (e.g. MQLs never answered), money at stake first."""
+        # sla_met is empty where no SLA applies (closed deals, handoff 5): not a breach.
+        return self.records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
+            "money", descending=True, nulls_last=True)
+
+
+def _counts(records: pl.DataFrame) -> tuple[int, int, int, int]:
+    """entered, passed, leaked, in progress of a cohort with an `outcome` column."""
+    outcome = records["outcome"]
+    return (records.height, int((outcome == PASSED).sum()), int((outcome == LEAKED).sum()),
+            int((outcome == IN_PROGRESS).sum()))
+
+
+def _median(records: pl.DataFrame, col: str) -> float | None:
+    values = records[col].drop_nulls()
+    return float(values.median()) if values.len() else None  # type: ignore[arg-type]
+
+
+def _sla(records: pl.DataFrame, base: pl.Expr | None = None) -> tuple[int, int]:
+    """(met, base): records within the SLA among those it applies to (all by default)."""
+    scope = records.filter(base) if base is not None else records
+    return int(scope["sla_met"].fill_null(False).sum()), scope.height
+
+
+def _cutoff(as_of: dt.date) -> dt.datetime:
+    """The end of as_of: events before it have happened."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
+def _outcome(passed: pl.Expr, leaked: pl.Expr) -> pl.Expr:
+    """passed, else leaked, else in progress."""
+    return (pl.when(passed).then(pl.lit(PASSED)).when(leaked).then(pl.lit(LEAKED))
+            .otherwise(pl.lit(IN_PROGRESS)))
+
+
+def _hours(start: str, end: str) -> pl.Expr:
+    """end − start in fractional hours."""
+    return fractional_days(start, end) * 24
+
+
+def account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
+    """What each account is worth: ARR at as_of, else (not billing yet) the amount of its won deals.
+
+    Columns account_id, value.
+    """
+    arr = arr_by_account(frames.subscriptions, as_of)
+    won = (frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
+           .group_by("account_id").agg(won_amount=pl.col("amount").sum()))
+    return (pl.concat([arr.select("account_id"), won.select("account_id")]).unique()
+            .join(arr, on="account_id", how="left").join(won, on="account_id", how="left")
+            .select("account_id", value=pl.when(pl.col("arr") > 0).then(pl.col("arr"))
+                    .otherwise(pl.col("won_amount"))))
+
+
+def _with_value(records: pl.DataFrame, frames: Frames, as_of: dt.date) -> pl.DataFrame:
+    """Add `money`: the account's value for leaked records (0 stake for the others)."""
+    return records.join(account_value(frames, as_of), on="account_id", how="left").with_columns(
+        money=pl.when(pl.col("outcome") == LEAKED).then(pl.col("value"))).drop("value")
+
+
+def _money(records: pl.DataFrame) -> float:
+    return float(records["money"].fill_null(0).sum()) if records.height else 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Lead → Opportunity
+
+
+def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
+    """MQLs created in the window: passed when they became an opportunity.
+
+    Leaked: disqualified, or still without an opportunity `stall_days` after qualifying (gone
+    cold); the rest are in progress. SLA: first response within the lead-response SLA of
+    capture (never answered = breach). Money at stake: each leaked MQL × the value an
+    opportunity brings on average (win rate × average won deal, deals closed in the window).
+    """
+    s = frames.settings
+    opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT))
+    leads = frames.leads.filter(in_window("created_at", period) & reached_mql()).join(
+        opp_created, on="opportunity_id", how="left")
+    qualified = pl.coalesce(pl.col("mql_at").cast(_DT), pl.col("sql_at").cast(_DT), pl.col("created_at").cast(_DT))
+    became_opp = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()
+    cold = qualified + pl.duration(days=s.stall_days) <= _cutoff(period.as_of)
+    disqualified = pl.col("status").str.to_lowercase().str.contains("disqual").fill_null(False)
+    response = fractional_days("created_at", "first_response_at") * 24 * 60
+    records = leads.with_columns(qualified_at=qualified, response_minutes=response).with_columns(
+        outcome=_outcome(became_opp, disqualified | cold),
+        sla_met=(pl.col("response_minutes") <= s.slas.lead_response_minutes).fill_null(False),
+        handoff_hours=(pl.coalesce(pl.col("converted_at").cast(_DT), "opp_created") - pl.col("qualified_at"))
+        .dt.total_seconds(fractional=True) / 3600,
+        issue=pl.when(became_opp).then(pl.lit(None, pl.String))
+        .when(disqualified).then(pl.lit("disqualified"))
+        .when(cold).then(pl.lit(f"no opportunity {s.stall_days}+ days after qualifying"))
+        .otherwise(pl.lit(None, pl.String)),
+    ).with_columns(issue=pl.when(pl.col("first_response_at").is_null())
+                   .then(pl.concat_str([pl.lit("never answered"), pl.col("issue")], separator="; ",
+                                       ignore_nulls=True))
+                   .when(~pl.col("sla_met")).then(pl.concat_str(
+                       [pl.lit("answered late"), pl.col("issue")], separator="; ", ignore_nulls=True))
+                   .otherwise(pl.col("issue")))
+    closed = closed_between(frames, period.start, period.end)
+    won = won_between(frames, period.start, period.end)
+    per_opp: float | None = None
+    money_reason = None
+    if closed.height and won["amount"].drop_nulls().len():
+        per_opp = won.height / closed.height * float(won["amount"].drop_nulls().mean())  # type: ignore[arg-type]
+    else:
+        money_reason = "No deals with a known amount closed in the window, so an MQL's value is unknown."
+    records = records.with_columns(money=pl.when(pl.col("outcome") == LEAKED).then(
+        pl.lit(per_opp, pl.Float64)))
+    e, p, lk, ip = _counts(records)
+    met, base = _sla(records)
+    cols = ["lead_id", "created_at", "source", "owner", "segment", "status", "mql_at", "first_response_at",
+            "response_minutes", "converted_at", "opportunity_id", "outcome", "sla_met", "issue", "money",
+            "handoff_hours"]
+    return Handoff(
+        "lead_to_opportunity", 1, "Lead → Opportunity", "Marketing", "Sales", "Sales", "MQLs",
+        e, p, lk, ip, _median(records.filter(pl.col("handoff_hours") >= 0), "handoff_hours"),
+        "qualified to opportunity", f"first response within {s.slas.lead_response_minutes:g} minutes of capture",
+        met, base, None if base else "No MQLs created in the window.",
+        per_opp * lk if per_opp is not None else None,
+        "leaked MQLs × win rate × average won deal (deals closed in the window)", money_reason,
+        records.select([c for c in cols if c in records.columns]))
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Opportunity → Close
+
+
+def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
+    """Deals created in the window: passed when won; leaked when lost or stalled.
+
+    Stalled = open without a stage change in the `stall_days` days to as_of. SLA: the cohort's
+    open deals that moved stage within that limit. Money at stake: lost and stalled amounts.
+    """
+    s = frames.settings
+    cohort = deal_cohort(frames, period).select("opportunity_id", "created")
+    opps = frames.opportunities.join(cohort, on="opportunity_id", how="inner").join(
+        last_stage_change(frames, period.as_of), on="opportunity_id", how="left").with_columns(
+        days_since_change=(pl.lit(period.as_of) - pl.col("last_change")).dt.total_days())
+    is_open = pl.col("state") == "open"
+    stalled = is_open & (pl.col("days_since_change") >= s.stall_days).fill_null(False)
+    records = opps.with_columns(
+        outcome=_outcome(pl.col("state") == "won", (pl.col("state") == "lost") | stalled),
+        sla_met=pl.when(is_open).then(~stalled),
+        handoff_hours=pl.when(pl.col("state") == "won").then(
+            (pl.col("close_date").cast(pl.Date) - pl.col("created")).dt.total_days() * 24.0),
+        issue=pl.when(pl.col("state") == "lost").then(pl.concat_str(
+            [pl.lit("lost"), pl.col("lost_reason")], separator=": ", ignore_nulls=True))
+        .when(stalled).then(pl.format("stalled: no stage change for {} days", pl.col("days_since_change"))),
+    ).with_columns(money=pl.when(pl.col("outcome") == LEAKED).then(pl.col("amount")))
+    e, p, lk, ip = _counts(records)
+    met, base = _sla(records, is_open)
+    return Handoff(
+        "opportunity_to_close", 2, "Opportunity → Close", "Sales", "Sales", "Sales", "deals",
+        e, p, lk, ip, _median(records, "handoff_hours"), "created to won",
+        f"open deals moving stage within {s.stall_days} days", met, base,
+        None if base else "No deal of the cohort is still open.",
+        _money(records), "amount of the lost and stalled deals", None,
+        deal_columns(records, "days_since_change", "lost_reason", "outcome", "sla_met", "issue", "money",
+                     "handoff_hours"))
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Close → Onboard and 4. Onboard → Value
+
+
+def _signed(frames: Frames, period: Period) -> pl.DataFrame:
+    """Lifecycle accounts signed in the window (won_at, else the close date of their first won deal)."""
+    return lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
+        pl.col("won_at", "kickoff_at", "first_value_at").cast(_DT))
+
+
+def close_to_onboard(frames: Frames, period: Period) -> Handoff:
+    """Customers signed in the window: passed when kicked off (a customer that reached first value was).
+
+    Leaked: no kickoff and the kickoff SLA has run out by as_of. SLA: kickoff within the kickoff
+    SLA of signature (none yet = breach, as the kickoff_sla metric counts). Money at stake: the
+    leaked accounts' value (ARR at as_of, else their won deals).
+    """
+    s = frames.settings
+    sla = s.slas.kickoff_hours
+    kicked = pl.col("kickoff_at").is_not_null() | pl.col("first_value_at").is_not_null()
+    overdue = pl.col("won_at") + pl.duration(hours=sla) < _cutoff(period.as_of)
+    records = _signed(frames, period).with_columns(handoff_hours=_hours("won_at", "kickoff_at")).with_columns(
+        outcome=_outcome(kicked, overdue),
+        sla_met=(pl.col("handoff_hours") <= sla).fill_null(False),
+        issue=pl.when(~kicked & overdue).then(pl.lit("no kickoff"))
+        .when(pl.col("kickoff_at").is_null()).then(pl.lit("kickoff not recorded"))
+        .when(pl.col("handoff_hours") > sla).then(pl.lit("kickoff late")),
+    )
+    records = _with_value(records, frames, period.as_of)
+    e, p, lk, ip = _counts(records)
+    met, base = _sla(records)
+    return Handoff(
+        "close_to_onboard", 3, "Close → Onboard", "Sales", "Customer success", "Customer success", "customers",
+        e, p, lk, ip, _median(records, "handoff_hours"), "signature to kickoff",
+        f"kickoff within {sla:g} hours of signature", met, base,
+        None if base else "No customer was signed in the window.",
+        _money(records), "value of the signed customers without kickoff (ARR, else won amount)", None,
+        records.select("account_id", "won_at", "kickoff_at", "first_value_at", "handoff_hours", "outcome", "sla_met",
+                       "issue", "money"))
+
+
+def onboard_to_value(frames: Frames, period: Period) -> Handoff:
+    """Customers signed in the window and kicked off: passed when they reached first value.
+
+    Leaked: no first value and the first-value SLA (days after signature) has run out by as_of.
+    SLA: first value within that many days of signature. Handoff time: kickoff to first value.
+    Money at stake: the leaked accounts' value.
+    """
+    s = frames.settings
+    days = s.slas.first_value_days
+    overdue = pl.col("won_at") + pl.duration(hours=days * 24) < _cutoff(period.as_of)
+    valued = pl.col("first_value_at").is_not_null()
+    records = _signed(frames, period).filter(
+        pl.col("kickoff_at").is_not_null() | valued).with_columns(
+        handoff_hours=_hours("kickoff_at", "first_value_at"),
+        to_value_days=fractional_days("won_at", "first_value_at"),
+    ).with_columns(
+        outcome=_outcome(valued, overdue),
+        sla_met=(pl.col("to_value_days") <= days).fill_null(False),
+        issue=pl.when(~valued & overdue).then(pl.lit("no first value"))
+        .when(pl.col("to_value_days") > days).then(pl.lit("first value late")),
+    )
+    records = _with_value(records, frames, period.as_of)
+    e, p, lk, ip = _counts(records)
+    met, base = _sla(records)
+    return Handoff(
+        "onboard_to_value", 4, "Onboard → Value", "Customer success", "Customer success", "Customer success",
+        "customers", e, p, lk, ip, _median(records, "handoff_hours"), "kickoff to first value",
+        f"first value within {days:g} days of signature", met, base,
+        None if base else "No kicked-off customer was signed in the window.",
+        _money(records), "value of the customers without first value (ARR, else won amount)", None,
+        records.select("account_id", "won_at", "kickoff_at", "first_value_at", "to_value_days", "handoff_hours",
+                       "outcome", "sla_met", "issue", "money"))
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Value → Expand
+
+
+def value_to_expand(frames: Frames, period: Period) -> Handoff:
+    """Customers whose 12-month expansion window closed in the window: first value 12 months before it.
+
+    Passed: an MRR expansion at a month end within 12 months after first value, or a won
+    expansion deal closed then. Leaked: neither, once the 12 months are over by as_of. No SLA
+    applies (the 12-month window is the pass rule). Money at stake: ARR at as_of of the
+    accounts that did not expand (the base the expansion motion missed).
+    """
+    lo, hi = years_before(period.start), years_before(period.end)
+    cohort = frames.lifecycle.filter(pl.col("first_value_at").cast(pl.Date).is_between(lo, hi)).select(
+        "account_id", first_value_at=pl.col("first_value_at").cast(_DT)).with_columns(
+        until=pl.col("first_value_at").dt.offset_by(f"{EXPANSION_MONTHS}mo"))
+    cutoff = _cutoff(period.as_of)
+    if cohort.height:
+        moves = movements(frames.subscriptions, lo, period.as_of).filter(pl.col("movement") == "expansion").select(
+            "account_id", at=pl.col("month_end").cast(_DT))
+    else:
+        moves = pl.DataFrame(schema={"account_id": pl.String, "at": _DT})
+    deals = frames.opportunities.filter(
+        (pl.col("state") == "won") & (pl.col("type").str.to_lowercase().str.contains("expansion|upsell")
+                                      .fill_null(False))).select("account_id", at=pl.col("close_date").cast(_DT))
+    first_expansion = (
+        cohort.join(pl.concat([moves, deals]), on="account_id", how="inner")
+        .filter((pl.col("at") > pl.col("first_value_at")) & (pl.col("at") <= pl.col("until"))
+                & (pl.col("at") < cutoff))
+        .group_by("account_id").agg(expanded_at=pl.col("at").min())
+    )
+    over = pl.col("until") < cutoff
+    records = cohort.join(first_expansion, on="account_id", how="left").with_columns(
+        outcome=_outcome(pl.col("expanded_at").is_not_null(), over),
+        sla_met=pl.lit(None, pl.Boolean),
+        handoff_hours=_hours("first_value_at", "expanded_at"),
+        issue=pl.when(pl.col("expanded_at").is_null() & over).then(
+            pl.lit(f"no expansion within {EXPANSION_MONTHS} months of first value")),
+    )
+    arr = arr_by_account(frames.subscriptions, period.as_of)
+    records = records.join(arr, on="account_id", how="left").with_columns(
+        money=pl.when(pl.col("outcome") == LEAKED).then(pl.col("arr").fill_null(0.0))).drop("arr")
+    e, p, lk, ip = _counts(records)
+    return Handoff(
+        "value_to_expand", 5, "Value → Expand", "Customer success", "Customer success", "Customer success",
+        "customers", e, p, lk, ip, _median(records, "handoff_hours"), "first value to first expansion",
+        f"expansion within {EXPANSION_MONTHS} months of first value (the pass rule)", 0, 0,
+        "No SLA applies: expanding within 12 months of first value is the pass rule itself.",
+        _money(records), "ARR at as-of of the customers that did not expand", None,
+        records.select(
+            "account_id", "first_value_at", "until", "expanded_at", "handoff_hours", "outcome", "sla_met",
+            "issue", "money").rename({"until": "expand_by"}))
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Expand → Renew
+
+
+def _mrr_on(subs: pl.DataFrame, points: pl.DataFrame, day: str) -> pl.DataFrame:
+    """MRR of each (account_id, `day`) row of points on that day (start <= day < end; 0 when none)."""
+    active = (
+        points.select("account_id", day).unique().join(subs.select("account_id", "start_date", "end_date", "mrr"),
+                                                       on="account_id", how="inner")
+        .filter((pl.col("start_date") <= pl.col(day))
+                & (pl.col("end_date").is_null() | (pl.col("end_date") > pl.col(day))))
+        .group_by("account_id", day).agg(pl.col("mrr").cast(pl.Float64).sum())
+    )
+    return points.join(active, on=["account_id", day], how="left").with_columns(pl.col("mrr").fill_null(0.0))
+
+
+def expand_to_renew(frames: Frames, period: Period) -> Handoff:
+    """Renewals due in the window (renewal_date in it and before as_of): passed when still active after it.
+
+    Renewed = MRR > 0 the day after renewal_date; leaked = churned. SLA: outreach at least
+    the outreach lead (90 days) before renewal_date. Money at stake: ARR on the day before
+    renewal_date of the churned accounts. Without subscriptions nothing can be decided.
+    """
+    s = frames.settings
+    lead = s.slas.renewal_outreach_days
+    due = frames.lifecycle.filter(in_window("renewal_date", period)
+                                  & (pl.col("renewal_date").cast(pl.Date) < period.as_of)).with_columns(
+        renewal_date=pl.col("renewal_date").cast(pl.Date),
+        renewal_outreach_at=pl.col("renewal_outreach_at").cast(_DT))
+    known = frames.subscriptions.height > 0
+    after = _mrr_on(frames.subscriptions, due.select(
+        "account_id", day=pl.col("renewal_date") + pl.duration(days=1)), "day").rename({"mrr": "mrr_after"})
+    before = _mrr_on(frames.subscriptions, due.select(
+        "account_id", day=pl.col("renewal_date") - pl.duration(days=1)), "day").rename({"mrr": "mrr_before"})
+    records = (
+        due.select("account_id", "renewal_date", "renewal_outreach_at")
+        .with_columns(after_day=pl.col("renewal_date") + pl.duration(days=1),
+                      before_day=pl.col("renewal_date") - pl.duration(days=1))
+        .join(after.rename({"day": "after_day"}), on=["account_id", "after_day"], how="left")
+        .join(before.rename({"day": "before_day"}), on=["account_id", "before_day"], how="left")
+        .with_columns(outreach_days_before=(pl.col("renewal_date")
+                                            - pl.col("renewal_outreach_at").cast(pl.Date)).dt.total_days())
+        .with_columns(
+            outcome=_outcome(pl.lit(known) & (pl.col("mrr_after") > 0), pl.lit(known) & (pl.col("mrr_after") <= 0)),
+            sla_met=(pl.col("outreach_days_before") >= lead).fill_null(False),
+            handoff_hours=pl.col("outreach_days_before") * 24.0,
+            arr_before=12 * pl.col("mrr_before"),
+        )
+        .with_columns(
+            issue=pl.concat_str([
+                pl.when(pl.col("outcome") == LEAKED).then(pl.lit("churned at renewal")),
+                pl.when(pl.col("renewal_outreach_at").is_null()).then(pl.lit("no renewal outreach"))
+                .when(~pl.col("sla_met")).then(pl.format("outreach only {} days before", "outreach_days_before")),
+            ], separator="; ", ignore_nulls=True),
+            money=pl.when(pl.col("outcome") == LEAKED).then(pl.col("arr_before")),
+        )
+        .with_columns(issue=pl.when(pl.col("issue") != "").then(pl.col("issue")))
+    )
+    e, p, lk, ip = _counts(records)
+    met, base = _sla(records)
+    return Handoff(
+        "expand_to_renew", 6, "Expand → Renew", "Customer success", "Customer success", "Customer success",
+        "renewals", e, p, lk, ip,
+        _median(records.filter(pl.col("renewal_outreach_at").is_not_null()), "handoff_hours"),
+        "outreach ahead of renewal", f"renewal outreach {lead} days before the renewal date", met, base,
+        None if base else "No renewal fell due in the window.",
+        _money(records) if known else None, "ARR before renewal of the customers that churned",
+        None if known else "No subscriptions are loaded, so renewals cannot be checked.",
+        records.select("account_id", "renewal_date", "renewal_outreach_at", "outreach_days_before", "mrr_before",
+                       "mrr_after", "arr_before", "handoff_hours", "outcome", "sla_met", "issue", "money"))
+
+
+# ---------------------------------------------------------------------------------------
+# All six
+
+
+HANDOFFS: tuple[Callable[[Frames, Period], Handoff], ...] = (
+    lead_to_opportunity, opportunity_to_close, close_to_onboard, onboard_to_value, value_to_expand, expand_to_renew)
+
+HANDOFFS_SCHEMA = {
+    "number": pl.Int64, "key": pl.String, "handoff": pl.String, "from_team": pl.String, "to_team": pl.String,
+    "team": pl.String, "unit": pl.String, "entered": pl.Int64, "passed": pl.Int64, "leaked": pl.Int64,
+    "in_progress": pl.Int64, "leak_rate": pl.Float64, "leak_reason": pl.String, "median_hours": pl.Float64,
+    "median_time": pl.String, "time_basis": pl.String, "sla": pl.String, "sla_compliance": pl.Float64,
+    "sla_reason": pl.String, "money_at_stake": pl.Float64, "money_basis": pl.String, "money_reason": pl.String,
+}
+
+
+def all_handoffs(frames: Frames, period: Period) -> list[Handoff]:
+    """The six handoffs in journey order."""
+    return [fn(frames, period) for fn in HANDOFFS]
+
+
+def _time_text(hours: float | None) -> str:
+    """A handoff time in the unit that reads best: hours under two days, days above."""
+    if hours is None:
+        return format_value(None, "hours")
+    return format_value(hours, "hours") if abs(hours) < 48 else format_value(hours / 24, "days")
+
+
+def table_of(handoffs: list[Handoff]) -> pl.DataFrame:
+    """One row per handoff: entered, passed, leaked, in progress, leak rate, time, SLA, money at stake, team."""
+    rows = [{
+        "number": h.number, "key": h.key, "handoff": h.name, "from_team": h.from_team, "to_team": h.to_team,
+        "team": h.team, "unit": h.unit, "entered": h.entered, "passed": h.passed, "leaked": h.leaked,
+        "in_progress": h.in_progress, "leak_rate": h.leak_rate, "leak_reason": h.leak_reason,
+        "median_hours": h.median_hours, "median_time": _time_text(h.median_hours), "time_basis": h.time_basis,
+        "sla": h.sla, "sla_compliance": h.sla_compliance, "sla_reason": None if h.sla_base else h.sla_reason,
+        "money_at_stake": h.money_at_stake, "money_basis": h.money_basis, "money_reason": h.money_reason,
+    } for h in handoffs]
+    return pl.DataFrame(rows, schema=HANDOFFS_SCHEMA)
+
+
+def handoffs_table(frames: Frames, period: Period) -> pl.DataFrame:
+    """The leakage map as a table: the six handoffs of METRICS.md, one row each."""
+    return table_of(all_handoffs(frames, period))
+
+
+def leaked_records(frames: Frames, period: Period, key: str) -> pl.DataFrame:
+    """The leaked records and SLA breaches of one handoff (by key), money at stake first."""
+    fn = {f.__name__: f for f in HANDOFFS}.get(key)
+    if fn is None:
+        raise ValueError(f"unknown handoff {key!r}; choose one of {', '.join(f.__name__ for f in HANDOFFS)}")
+    return fn(frames, period).leaks()
+
+
+# ---------------------------------------------------------------------------------------
+# The Sankey
+
+
+# Labels of the nodes between handoffs: the node a handoff starts from, and how its cohort
+# joins the previous one (records entering from elsewhere, passed records outside the next cohort).
+_STAGE_NODES = ("MQLs", "Opportunities", "Won customers", "Kicked off", "Reached value", "Renewals due")
+_LEAK_NODES = ("Leaked: no opportunity", "Leaked: lost or stalled", "Leaked: no kickoff",
+               "Leaked: no first value", "Leaked: no expansion", "Leaked: churned")
+_BRIDGE_IN = ("", "Opportunities from other sources", "Customers signed from other deals", "",
+              "Reached value earlier (12-month window closing now)", "Renewals of other customers")
+_BRIDGE_OUT = ("Opportunities outside the window's cohort", "Won deals beyond the new customers", "",
+               "Value reached, expansion clock still running", "Expanded, renewal not due yet")
+NODE_KINDS = ("stage", "leak", "progress", "exit", "bridge_in", "bridge_out", "end")
+
+
+def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The journey from leads to renewal as Sankey nodes and links, with a leak at every handoff.
+
+    Nodes (id, label, kind, value); links (source, target, value, label). A stage node's
+    inflow equals its outflow: passed to the next stage, leaked, or still in progress. Units
+    change along the way (leads, deals, customers, renewals), so where one handoff's cohort
+    differs from the next, bridge nodes carry the difference: records joining from elsewhere
+    (a source) or passed records that are not in the next cohort (a sink).
+    """
+    hs = handoffs if handoffs is not None else all_handoffs(frames, period)
+    nodes: list[tuple[str, str]] = []
+    links: list[tuple[int, int, int, str]] = []
+
+    def node(label: str, kind: str) -> int:
+        nodes.append((label, kind))
+        return len(nodes) - 1
+
+    def link(source: int, target: int, value: int, label: str) -> None:
+        if value > 0:
+            links.append((source, target, value, label))
+
+    leads = int(frames.leads.filter(in_window("created_at", period)).height)
+    first = hs[0].entered
+    lead_node = node("Leads", "stage")
+    # Leads are a superset of the first cohort (MQLs created in the window); the difference never qualified.
+    stage = node(_STAGE_NODES[0], "stage")
+    link(lead_node, stage, first, "qualified")
+    link(lead_node, node("Not marketing-qualified", "exit"), leads - first, "not qualified")
+    progress = node("Still in progress", "progress")
+    for i, h in enumerate(hs):
+        link(stage, node(_LEAK_NODES[i], "leak"), h.leaked, "leaked")
+        link(stage, progress, h.in_progress, "in progress")
+        if i + 1 < len(hs):
+            nxt_h = hs[i + 1]
+            nxt = node(_STAGE_NODES[i + 1], "stage")
+            link(stage, nxt, min(h.passed, nxt_h.entered), "passed")
+            if h.passed > nxt_h.entered:
+                link(stage, node(_BRIDGE_OUT[i], "bridge_out"), h.passed - nxt_h.entered, "passed, not in next cohort")
+            if nxt_h.entered > h.passed:
+                link(node(_BRIDGE_IN[i + 1], "bridge_in"), nxt, nxt_h.entered - h.passed, "joined")
+            stage = nxt
+        else:
+            link(stage, node("Renewed", "end"), h.passed, "renewed")
+    node_frame = pl.DataFrame({"id": list(range(len(nodes))), "label": [n[0] for n in nodes],
+                               "kind": [n[1] for n in nodes]}, schema={"id": pl.Int64, "label": pl.String,
+                                                                       "kind": pl.String})
+    link_frame = pl.DataFrame(links, schema={"source": pl.Int64, "target": pl.Int64, "value": pl.Int64,
+                                             "label": pl.String}, orient="row")
+    inflow = link_frame.group_by(pl.col("target").alias("id")).agg(inflow=pl.col("value").sum())
+    outflow = link_frame.group_by(pl.col("source").alias("id")).agg(outflow=pl.col("value").sum())
+    # A node's size is what passes through it (sources: what leaves; sinks: what arrives).
+    node_frame = (node_frame.join(inflow, on="id", how="left").join(outflow, on="id", how="left")
+                  .select("id", "label", "kind", value=pl.max_horizontal(pl.col("inflow").fill_null(0),
+                                                                         pl.col("outflow").fill_null(0)))
+                  .sort("id"))
+    # Drop nodes that carry nothing (no link touches them), renumbering links.
+    used = node_frame.filter(pl.col("value") > 0).with_row_index("new_id").with_columns(pl.col("new_id").cast(pl.Int64))
+    remap = dict(zip(used["id"].to_list(), used["new_id"].to_list()))
+    link_frame = link_frame.with_columns(pl.col("source", "target").replace_strict(remap, return_dtype=pl.Int64))
+    return used.select(id="new_id", label="label", kind="kind", value="value"), link_frame
+
+
+__all__ = ["HANDOFFS", "HANDOFFS_SCHEMA", "Handoff", "account_value", "all_handoffs", "close_to_onboard",
+           "expand_to_renew", "handoffs_table", "lead_to_opportunity", "leaked_records", "onboard_to_value",
+           "opportunity_to_close", "sankey_flows", "table_of", "value_to_expand"]
