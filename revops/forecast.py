@@ -1,0 +1,654 @@
+"""What-if forecast of bookings and ARR for the next four quarters, by month, from history and levers.
+
+The horizon is the four fiscal quarters starting with the one that contains the day after
+as_of (the quarter in progress, or the next one when as_of is a quarter's last day), month
+by month. Each month's bookings (closed-won amount, the unit of the targets table) add up:
+
+1. won: deals already won in the month, up to as_of (actuals of the quarter in progress);
+2. from pipeline: every deal open at as_of counts amount × probability (its own, else its
+   stage's default, else the historical win rate) in the month of its expected close; a
+   past-due or undated deal counts in the first month still open. The win-rate lever
+   scales these probabilities by lever ÷ historical win rate (never above 1);
+3. from new pipeline: deals created after as_of at `pipeline_created_per_month`, each worth
+   win_rate × avg_deal_size, closing `sales_cycle_days` later (a lag of 1.5 months books
+   half of a month's deals one month later and half two months later). The lead levers
+   scale the inbound part of that creation (see `inbound_multiplier`).
+
+ARR at each month end after as_of is ARR(as_of) rolled forward with the monthly rates,
+ARR × (1 − gross_churn_rate + expansion_rate), plus the new-business bookings of the month:
+a new-business (or untyped) booking is annual contract value, so its amount adds to ARR in
+the month it closes. Expansion and renewal bookings count as bookings but not again as ARR,
+because the base's expansion and churn rates already carry them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from revops.format import currency_symbol
+from revops.frames import Frames
+from revops.metrics import BY_ID
+from revops.metrics.common import day, fractional_minutes, in_window, open_at, target_between, won_between
+from revops.period import Period, add_months, month_end, quarter_bounds
+from revops.revenue import arr_at, movements, mrr_by_account
+from revops.stages import classify
+
+DAYS_PER_MONTH = 365.25 / 12
+HORIZON_MONTHS = 12
+TRAILING_DAYS = 365
+# Deal types whose bookings are not new ARR (the base's expansion and churn rates carry them).
+NOT_NEW_ARR_TYPES = ("expansion", "renewal")
+
+
+# ---------------------------------------------------------------------------------------
+# Levers
+
+
+class Levers(BaseModel):
+    """The what-if inputs; each starts at its historical value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    win_rate: float = Field(ge=0, le=1, description="Won ÷ (won + lost), counted.")
+    avg_deal_size: float = Field(ge=0, description="Mean amount of a won deal.")
+    sales_cycle_days: float = Field(ge=0, description="Median days from creation to close of a won deal.")
+    pipeline_created_per_month: float = Field(ge=0, description="Deals created per month.")
+    gross_churn_rate: float = Field(ge=0, le=1, description="Monthly churn + contraction ÷ MRR.")
+    expansion_rate: float = Field(ge=0, description="Monthly expansion ÷ MRR.")
+    lead_response_sla: float | None = Field(None, ge=0, le=1, description="Share of leads answered within the SLA.")
+    mql_to_sql: float | None = Field(None, ge=0, le=1, description="Leads reaching SQL ÷ leads reaching MQL.")
+
+
+@dataclass(frozen=True)
+class LeverInfo:
+    """How a lever reads on screen: label, unit, whether more is better, its upper bound."""
+
+    label: str
+    unit: str
+    help: str
+    higher_is_better: bool = True
+    upper: float | None = None
+
+
+LEVERS: dict[str, LeverInfo] = {
+    "win_rate": LeverInfo("Win rate", "ratio", "Won ÷ (won + lost) deals closed in the window; also scales the "
+                          "odds of every open deal.", upper=1.0),
+    "avg_deal_size": LeverInfo("Average deal size", "money", "Mean amount of a won deal (new pipeline)."),
+    "sales_cycle_days": LeverInfo("Sales cycle", "days", "Median days from creation to close of a won deal: how "
+                                  "long new pipeline takes to book.", higher_is_better=False),
+    "pipeline_created_per_month": LeverInfo("Deals created per month", "count",
+                                            "New opportunities opened per month."),
+    "gross_churn_rate": LeverInfo("Gross churn (monthly)", "ratio", "Churned + contracted MRR ÷ MRR, per month, "
+                                  "over the trailing 12 months.", higher_is_better=False, upper=1.0),
+    "expansion_rate": LeverInfo("Expansion (monthly)", "ratio", "Expansion MRR ÷ MRR, per month (the "
+                                "expansion_rate metric ÷ 12)."),
+    "lead_response_sla": LeverInfo("Lead response within SLA", "ratio", "Share of leads answered within the "
+                                   "response SLA; lifts inbound pipeline by the conversion gap measured in your "
+                                   "leads.", upper=1.0),
+    "mql_to_sql": LeverInfo("MQL → SQL", "ratio", "Leads reaching SQL ÷ leads reaching MQL; inbound pipeline "
+                            "scales with it.", upper=1.0),
+}
+
+
+def lever_names(levers: Levers) -> list[str]:
+    """The levers that have a value (the lead levers only when the data has leads)."""
+    return [name for name in LEVERS if getattr(levers, name) is not None]
+
+
+def scaled(levers: Levers, name: str, factor: float) -> Levers:
+    """The levers with one multiplied by `factor`, kept within its bounds."""
+    value = getattr(levers, name)
+    if value is None:
+        return levers
+    upper = LEVERS[name].upper
+    new = max(0.0, value * factor)
+    return levers.model_copy(update={name: min(new, upper) if upper is not None else new})
+
+
+@dataclass(frozen=True)
+class SliderSpec:
+    """A lever's slider: range and step around its historical value, and the display format."""
+
+    name: str
+    label: str
+    unit: str
+    help: str
+    value: float
+    min_value: float
+    max_value: float
+    step: float
+    fmt: str  # Streamlit slider format: a preset name or a printf pattern
+
+
+def _nice_step(span: float) -> float:
+    """A round step giving about 100–200 positions over the span (1, 2 or 5 × a power of ten)."""
+    if span <= 0:
+        return 1.0
+    raw = span / 200
+    power = 10 ** math.floor(math.log10(raw))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+
+
+def _slider_format(unit: str, currency: str) -> str:
+    if unit == "ratio":
+        return "percent"
+    if unit == "money":
+        return f"{currency_symbol(currency)}%,d"
+    return "%d days" if unit == "days" else "%.1f"
+
+
+def slider_specs(baseline: Levers, currency: str = "USD") -> list[SliderSpec]:
+    """One slider per lever with a value: from 0 to three times the historical value (rates to 100 %)."""
+    out = []
+    for name in lever_names(baseline):
+        info = LEVERS[name]
+        value = float(getattr(baseline, name))
+        if info.upper is not None and name not in ("gross_churn_rate",):
+            top = info.upper
+        else:
+            # Room to explore: three times history, and a floor so a zero history still has a range.
+            floor = {"money": 1000.0, "days": 30.0, "count": 10.0, "ratio": 0.05}[info.unit]
+            top = max(3 * value, floor)
+            top = min(top, info.upper) if info.upper is not None else top
+        step = 0.001 if info.unit == "ratio" and top >= 0.2 else _nice_step(top)
+        out.append(SliderSpec(name, info.label, info.unit, info.help, value, 0.0, float(top), step,
+                              _slider_format(info.unit, currency)))
+    return out
+
+
+def levers_from_values(baseline: Levers, values: dict[str, float | None]) -> Levers:
+    """The baseline with the given lever values put in (unknown names and None ignored)."""
+    update = {k: float(v) for k, v in values.items() if k in LEVERS and v is not None
+              and getattr(baseline, k) is not None}
+    return Levers.model_validate({**baseline.model_dump(), **update})
+
+
+# ---------------------------------------------------------------------------------------
+# What was known on a past day (so a forecast from a past as_of uses no later fact)
+
+_DERIVED = ["stage_name", "state", "funnel_step", "stage_probability", "stage_known"]
+
+
+def _after(col: str, when: dt.date) -> pl.Expr:
+    return pl.col(col).is_not_null() & (day(col) > when)
+
+
+def _null_after(df: pl.DataFrame, cols: list[str], when: dt.date) -> pl.DataFrame:
+    """Empty the timestamps that lie after `when` (events not yet happened)."""
+    return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in cols)
+
+
+def _observations(frames: Frames) -> pl.DataFrame:
+    """Every dated sighting of a deal's stage: stage history rows and opportunity snapshots."""
+    schema = {"opportunity_id": pl.String, "obs_stage": pl.String, "seen_at": pl.Datetime("us"),
+              "obs_amount": pl.Float64, "obs_close_date": pl.Date, "obs_forecast_category": pl.String}
+    sources = [(frames.stage_history, "changed_at")]
+    if frames.snapshots is not None:
+        sources.append((frames.snapshots, "snapshot_date"))
+    parts = []
+    for df, when in sources:
+        names = {"opportunity_id": "opportunity_id", "stage": "obs_stage", when: "seen_at", "amount": "obs_amount",
+                 "close_date": "obs_close_date", "forecast_category": "obs_forecast_category"}
+        parts.append(df.select(
+            (pl.col(src) if src in df.columns else pl.lit(None)).cast(schema[dst]).alias(dst)
+            for src, dst in names.items()))
+    return pl.concat(parts)
+
+
+def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
+    """Deals as they stood at the end of `when`.
+
+    Deals created later are dropped. A deal closed by then keeps its row. A deal closed
+    later, or whose stage changed later, is open then, at the stage of its latest stage-history
+    or snapshot sighting on or before that day (unknown when there is none), with that
+    sighting's amount and expected close date (else today's: the best estimate there is),
+    and without its later probability and forecast category.
+    """
+    opps = frames.opportunities.filter(pl.col("created_at").is_null() | (day("created_at") <= when))
+    obs = _observations(frames)
+    seen_later = obs.filter(day("seen_at") > when).select("opportunity_id").unique()
+    last_seen = (obs.filter(day("seen_at") <= when).sort("seen_at")
+                 .group_by("opportunity_id").last().drop("seen_at"))
+    closed_then = pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null() & (
+        pl.col("close_date") <= when)
+    redo = ~closed_then & ((pl.col("state") != "open") | pl.col("opportunity_id").is_in(
+        seen_later["opportunity_id"].implode()))
+    marked = opps.with_columns(redo.alias("_redo")).join(last_seen, on="opportunity_id", how="left")
+    rebuilt = marked.with_columns(
+        pl.when("_redo").then(pl.col("obs_stage")).otherwise(pl.col("stage")).alias("stage"),
+        pl.when("_redo").then(pl.coalesce("obs_amount", "amount")).otherwise(pl.col("amount")).alias("amount"),
+        pl.when("_redo").then(pl.coalesce("obs_close_date", "close_date")).otherwise(pl.col("close_date"))
+        .alias("close_date"),
+        pl.when("_redo").then(pl.col("obs_forecast_category")).otherwise(pl.col("forecast_category"))
+        .alias("forecast_category"),
+        *[pl.when("_redo").then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("is_closed", "is_won", "probability", "lost_reason")],
+    )
+    keep = [c for c in opps.columns if c not in _DERIVED]
+    return classify(rebuilt.select(keep), frames.settings)
+
+
+def known_at(frames: Frames, when: dt.date) -> Frames:
+    """The tables as they stood at the end of `when`: later rows dropped, later outcomes undone.
+
+    Subscriptions started later are dropped and a later end is unknown then (open); leads,
+    usage, spend and touches keep what happened by then; targets are plans, kept whole.
+    """
+    subs = frames.subscriptions.filter(pl.col("start_date") <= when).with_columns(
+        pl.when(pl.col("end_date") > when).then(None).otherwise(pl.col("end_date")).alias("end_date"))
+    leads = _null_after(frames.leads.filter(day("created_at") <= when),
+                        ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
+    later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
+    leads = leads.with_columns(pl.when(pl.col("opportunity_id").is_in(later_deals.implode()))
+                               .then(None).otherwise(pl.col("opportunity_id")).alias("opportunity_id"))
+    lifecycle = _null_after(frames.lifecycle.filter(pl.col("won_at").is_null() | (day("won_at") <= when)),
+                            ["kickoff_at", "first_value_at", "renewal_outreach_at"], when)
+    snaps = frames.snapshots
+    return replace(
+        frames,
+        opportunities=_opportunities_at(frames, when),
+        stage_history=frames.stage_history.filter(day("changed_at") <= when),
+        snapshots=snaps.filter(pl.col("snapshot_date") <= when) if snaps is not None else None,
+        subscriptions=subs,
+        leads=leads,
+        lifecycle=lifecycle,
+        usage=frames.usage.filter(pl.col("date") <= when),
+        spend=frames.spend.filter(pl.col("month").cast(pl.Date).dt.month_start() <= when),
+        touches=frames.touches.filter(day("touched_at") <= when),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Baseline from history
+
+
+def _value(metric_id: str, frames: Frames, period: Period) -> tuple[float | None, str | None]:
+    result = BY_ID[metric_id].compute(frames, period)
+    return result.value, result.reason
+
+
+def _gross_churn_monthly(frames: Frames, trailing: Period) -> tuple[float | None, str | None]:
+    """Σ churn + contraction MRR at the month ends of the trailing year ÷ (12 × MRR the day before it).
+
+    The same base and scale as the expansion_rate metric, so the two rates are comparable.
+    """
+    before = trailing.start - dt.timedelta(days=1)
+    base = float(mrr_by_account(frames.subscriptions, before)["mrr"].sum())
+    if base <= 0:
+        return None, f"No recurring revenue on {before.isoformat()} to measure churn against."
+    moves = movements(frames.subscriptions, trailing.start, trailing.end)
+    lost = float(moves.filter(pl.col("movement").is_in(["churn", "contraction"]))["amount"].sum())
+    return lost / (12 * base), None
+
+
+def _created_per_month(frames: Frames, period: Period) -> float:
+    """Deals created in the window per average month of 365.25 / 12 days."""
+    created = frames.opportunities.filter(in_window("created_at", period)).height
+    return created * DAYS_PER_MONTH / period.days
+
+
+def _baseline(frames: Frames, period: Period) -> tuple[Levers, dict[str, str]]:
+    """Historical levers (0 where history is missing) and, for those, the reason."""
+    trailing = Period.ending(period.as_of, TRAILING_DAYS, period.fiscal_start_month)
+    gaps: dict[str, str] = {}
+    values: dict[str, float | None] = {}
+    for name in ("win_rate", "avg_deal_size", "sales_cycle_days"):
+        values[name], reason = _value(name, frames, period)
+        if values[name] is None:
+            gaps[name] = reason or "No history."
+    expansion, reason = _value("expansion_rate", frames, trailing)
+    values["expansion_rate"] = expansion / 12 if expansion is not None else None
+    if expansion is None:
+        gaps["expansion_rate"] = reason or "No history."
+    values["gross_churn_rate"], reason = _gross_churn_monthly(frames, trailing)
+    if values["gross_churn_rate"] is None:
+        gaps["gross_churn_rate"] = reason or "No history."
+    values["pipeline_created_per_month"] = _created_per_month(frames, period)
+    for name in ("lead_response_sla", "mql_to_sql"):
+        values[name], _ = _value(name, frames, period)
+    required = {k: (v if v is not None else 0.0) for k, v in values.items()
+                if k not in ("lead_response_sla", "mql_to_sql")}
+    return Levers(**required, lead_response_sla=values["lead_response_sla"],
+                  mql_to_sql=values["mql_to_sql"]), gaps
+
+
+def baseline_levers(frames: Frames, period: Period) -> Levers:
+    """Each lever at its historical value as of period.as_of (0 where there is no history)."""
+    return _baseline(known_at(frames, period.as_of), period)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# How the lead levers reach pipeline creation
+
+
+@dataclass(frozen=True)
+class LeadEffect:
+    """What the lead levers act on: the inbound share of deals and lead conversion by response."""
+
+    inbound_share: float
+    converted_within_sla: float | None
+    converted_outside_sla: float | None
+
+
+def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
+    """Inbound share of deals created in the window, and lead → opportunity conversion by SLA met or not.
+
+    inbound share = deals created in the window that a lead converted into ÷ deals created
+    in the window (1 when the leads carry no opportunity link at all: every deal is then
+    assumed to come through the lead funnel).
+    """
+    leads = frames.leads
+    created = frames.opportunities.filter(in_window("created_at", period))["opportunity_id"]
+    linked = leads["opportunity_id"].drop_nulls()
+    if linked.is_empty():
+        share = 1.0
+    else:
+        share = created.is_in(linked).sum() / created.len() if created.len() else 0.0
+    window = leads.filter(in_window("created_at", period)).with_columns(
+        within=pl.col("first_response_at").is_not_null()
+        & (fractional_minutes("created_at", "first_response_at") <= frames.settings.slas.lead_response_minutes),
+        converted=pl.col("opportunity_id").is_not_null() | pl.col("converted_at").is_not_null(),
+    )
+    rates = window.group_by("within").agg(rate=pl.col("converted").mean())
+    by = dict(zip(rates["within"].to_list(), rates["rate"].to_list(), strict=True))
+    return LeadEffect(float(share), by.get(True), by.get(False))
+
+
+def inbound_multiplier(effect: LeadEffect, baseline: Levers, levers: Levers) -> float:
+    """Factor on pipeline creation from the lead levers.
+
+    Inbound creation scales with mql_to_sql ÷ its historical value, and with the share of
+    leads that become deals at the lever's response compliance x: reach(x) = c_out +
+    x × max(c_in − c_out, 0), where c_in and c_out are the lead → opportunity conversion of
+    leads answered within the SLA and of the others, measured in the window (no lift when
+    either group is empty or fast answers convert no better). Outbound deals are untouched:
+    factor = 1 − s + s × mql factor × SLA factor, s the inbound share.
+    """
+    mql = 1.0
+    if levers.mql_to_sql is not None and baseline.mql_to_sql:
+        mql = levers.mql_to_sql / baseline.mql_to_sql
+    sla = 1.0
+    c_in, c_out = effect.converted_within_sla, effect.converted_outside_sla
+    if (levers.lead_response_sla is not None and baseline.lead_response_sla is not None
+            and c_in is not None and c_out is not None):
+        lift = max(c_in - c_out, 0.0)
+        then = c_out + baseline.lead_response_sla * lift
+        if then > 0:
+            sla = (c_out + levers.lead_response_sla * lift) / then
+    s = effect.inbound_share
+    return 1 - s + s * mql * sla
+
+
+# ---------------------------------------------------------------------------------------
+# The forecast
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """Everything the forecast needs from the data, computed once; `project` applies levers to it."""
+
+    as_of: dt.date
+    months: list[dt.date]  # first day of each horizon month
+    open_fraction: list[float]  # share of each month's days after as_of (0 for months already over)
+    won: list[float]  # bookings already won in each month, up to as_of
+    pipeline: pl.DataFrame  # open deals: month_idx, amount, probability, adds_arr
+    arr_actual: list[float | None]  # ARR at month ends on or before as_of
+    arr_start: float  # ARR(as_of)
+    targets: list[float | None]
+    new_business_share: float  # share of won amount that is new ARR (new business or untyped)
+    lead_effect: LeadEffect
+    baseline: Levers
+    gaps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def first_open(self) -> int:
+        """Index of the first month with days after as_of."""
+        return next(i for i, f in enumerate(self.open_fraction) if f > 0)
+
+
+def horizon(as_of: dt.date, fiscal_start_month: int = 1) -> list[dt.date]:
+    """First days of the 12 months of the four fiscal quarters from the one holding the day after as_of."""
+    start = quarter_bounds(as_of + dt.timedelta(days=1), fiscal_start_month)[0]
+    return [add_months(start, i) for i in range(HORIZON_MONTHS)]
+
+
+def _open_fraction(month: dt.date, as_of: dt.date) -> float:
+    """Share of the month's days that lie after as_of."""
+    last = month_end(month)
+    if as_of >= last:
+        return 0.0
+    if as_of < month:
+        return 1.0
+    return (last - as_of).days / last.day
+
+
+def _month_index(col: str, first: dt.date) -> pl.Expr:
+    """Months between the column's month and the horizon's first month."""
+    return (pl.col(col).dt.year() * 12 + pl.col(col).dt.month()) - (first.year * 12 + first.month)
+
+
+def _adds_arr() -> pl.Expr:
+    return ~pl.col("type").fill_null("").is_in(NOT_NEW_ARR_TYPES)
+
+
+def _pipeline(frames: Frames, as_of: dt.date, months: list[dt.date], first_open: int,
+              fallback_probability: float) -> pl.DataFrame:
+    """Open deals at as_of with the horizon month they are expected to close in and their probability."""
+    deals = open_at(frames, as_of).filter(pl.col("amount").is_not_null())
+    idx = _month_index("close_date", months[0])
+    due_later = pl.col("close_date").is_not_null() & (pl.col("close_date") > as_of) & (idx >= first_open)
+    return deals.select(
+        pl.when(due_later).then(idx).otherwise(first_open).cast(pl.Int64).alias("month_idx"),
+        pl.col("amount").cast(pl.Float64),
+        pl.coalesce("probability", "stage_probability", pl.lit(fallback_probability)).clip(0, 1)
+        .cast(pl.Float64).alias("probability"),
+        _adds_arr().alias("adds_arr"),
+        "opportunity_id",
+    ).filter(pl.col("month_idx") < len(months))
+
+
+def prepare(frames: Frames, period: Period) -> ForecastInputs:
+    """Read from the data what the forecast needs, as known at period.as_of."""
+    as_of = period.as_of
+    known = known_at(frames, as_of)
+    baseline, gaps = _baseline(known, period)
+    months = horizon(as_of, period.fiscal_start_month)
+    fraction = [_open_fraction(m, as_of) for m in months]
+    first_open = next(i for i, f in enumerate(fraction) if f > 0)
+    won_rows = won_between(known, months[0], as_of).filter(pl.col("amount").is_not_null())
+    won_by = won_rows.group_by(_month_index("close_date", months[0]).alias("i")).agg(pl.col("amount").sum())
+    won_map = dict(zip(won_by["i"].to_list(), won_by["amount"].to_list(), strict=True))
+    window_won = won_between(known, period.start, period.end).filter(pl.col("amount").is_not_null())
+    total_won = float(window_won["amount"].sum())
+    nb_share = float(window_won.filter(_adds_arr())["amount"].sum()) / total_won if total_won > 0 else 1.0
+    subs = known.subscriptions
+    return ForecastInputs(
+        as_of=as_of,
+        months=months,
+        open_fraction=fraction,
+        won=[float(won_map.get(i, 0.0)) for i in range(len(months))],
+        pipeline=_pipeline(known, as_of, months, first_open, baseline.win_rate),
+        arr_actual=[arr_at(subs, month_end(m)) if month_end(m) <= as_of else None for m in months],
+        arr_start=arr_at(subs, as_of),
+        targets=[target_between(known, m, month_end(m))[0] for m in months],
+        new_business_share=nb_share,
+        lead_effect=_lead_effect(known, period),
+        baseline=baseline,
+        gaps=gaps,
+    )
+
+
+def _lag_weights(cycle_days: float) -> tuple[int, float]:
+    """Whole months of lag and the share of a month's new deals that book one month later still."""
+    lag = cycle_days / DAYS_PER_MONTH
+    whole = math.floor(lag)
+    return whole, lag - whole
+
+
+def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
+    """The monthly forecast under `levers` (columns month, quarter_start, status, won, bookings_from_pipeline,
+    bookings_from_new_pipeline, bookings, new_arr, arr, target, cumulative, cumulative_target)."""
+    n = len(inputs.months)
+    base = inputs.baseline
+
+    # from pipeline: the win-rate lever scales every open deal's odds in proportion, capped at 1
+    odds = levers.win_rate / base.win_rate if base.win_rate > 0 else 1.0
+    pipe = (inputs.pipeline.with_columns(expected=pl.col("amount") * (pl.col("probability") * odds).clip(0, 1))
+            .group_by("month_idx")
+            .agg(pl.col("expected").sum(), arr=pl.col("expected").filter(pl.col("adds_arr")).sum()))
+    pipe_map = {r["month_idx"]: (r["expected"], r["arr"]) for r in pipe.iter_rows(named=True)}
+    from_pipeline = [float(pipe_map.get(i, (0.0, 0.0))[0]) for i in range(n)]
+    pipeline_arr = [float(pipe_map.get(i, (0.0, 0.0))[1]) for i in range(n)]
+
+    # from new pipeline: each month's new deals book one sales cycle later
+    per_deal = levers.win_rate * levers.avg_deal_size
+    created = levers.pipeline_created_per_month * inbound_multiplier(inputs.lead_effect, base, levers)
+    whole, later_share = _lag_weights(levers.sales_cycle_days)
+    from_new = [0.0] * n
+    for i in range(n):
+        value = created * inputs.open_fraction[i] * per_deal
+        for lag, share in ((whole, 1 - later_share), (whole + 1, later_share)):
+            if i + lag < n:
+                from_new[i + lag] += value * share
+
+    # ARR: the base rolled forward with the monthly rates, plus new-business bookings as annual value
+    growth = max(0.0, 1 - levers.gross_churn_rate + levers.expansion_rate)
+    arr: list[float] = []
+    new_arr: list[float] = []
+    previous = inputs.arr_start
+    for i in range(n):
+        added = pipeline_arr[i] + from_new[i] * inputs.new_business_share
+        actual = inputs.arr_actual[i]
+        if actual is not None:
+            arr.append(actual)
+            new_arr.append(0.0)
+            continue
+        previous = previous * growth ** inputs.open_fraction[i] + added
+        arr.append(previous)
+        new_arr.append(added)
+
+    status = ["actual" if f == 0 else ("partial" if f < 1 else "forecast") for f in inputs.open_fraction]
+    quarter_starts = [inputs.months[3 * (i // 3)] for i in range(n)]
+    return pl.DataFrame({
+        "month": inputs.months,
+        "quarter_start": quarter_starts,
+        "status": status,
+        "won": inputs.won,
+        "bookings_from_pipeline": from_pipeline,
+        "bookings_from_new_pipeline": from_new,
+        "new_arr": new_arr,
+        "arr": arr,
+        "target": inputs.targets,
+    }, schema_overrides={"target": pl.Float64}).with_columns(
+        bookings=pl.col("won") + pl.col("bookings_from_pipeline") + pl.col("bookings_from_new_pipeline"),
+    ).with_columns(
+        cumulative=pl.col("bookings").cum_sum(),
+        cumulative_target=pl.col("target").cum_sum(),
+    ).select("month", "quarter_start", "status", "won", "bookings_from_pipeline", "bookings_from_new_pipeline",
+             "bookings", "new_arr", "arr", "target", "cumulative", "cumulative_target")
+
+
+def forecast(frames: Frames, period: Period, levers: Levers) -> pl.DataFrame:
+    """The monthly bookings and ARR forecast of the four quarters from period.as_of under `levers`."""
+    return project(prepare(frames, period), levers)
+
+
+# ---------------------------------------------------------------------------------------
+# Summaries
+
+
+def quarterly(fc: pl.DataFrame) -> pl.DataFrame:
+    """The forecast by quarter: bookings, target, ARR at the quarter's end."""
+    return fc.group_by("quarter_start", maintain_order=True).agg(
+        pl.col("won").sum(), pl.col("bookings_from_pipeline").sum(), pl.col("bookings_from_new_pipeline").sum(),
+        pl.col("bookings").sum(),
+        pl.when(pl.col("target").is_not_null().any()).then(pl.col("target").sum()).alias("target"),
+        pl.col("arr").last(),
+    ).with_columns(gap_to_target=pl.col("bookings") - pl.col("target"))
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers on top of the page: the first quarter against target, year-end ARR against the baseline."""
+
+    quarter_start: dt.date
+    quarter_end: dt.date
+    quarter_bookings: float
+    quarter_target: float | None
+    total_bookings: float
+    baseline_total_bookings: float
+    year_end_arr: float
+    baseline_year_end_arr: float
+
+
+def headline(fc: pl.DataFrame, baseline_fc: pl.DataFrame) -> Headline:
+    """First-quarter bookings vs target and year-end ARR vs the baseline forecast."""
+    first = quarterly(fc).row(0, named=True)
+    start = first["quarter_start"]
+    return Headline(
+        quarter_start=start,
+        quarter_end=add_months(start, 3) - dt.timedelta(days=1),
+        quarter_bookings=float(first["bookings"]),
+        quarter_target=first["target"],
+        total_bookings=float(fc["bookings"].sum()),
+        baseline_total_bookings=float(baseline_fc["bookings"].sum()),
+        year_end_arr=float(fc["arr"][-1]),
+        baseline_year_end_arr=float(baseline_fc["arr"][-1]),
+    )
+
+
+def sensitivity_of(inputs: ForecastInputs, levers: Levers, pct: float = 0.10) -> pl.DataFrame:
+    """How ±pct on each lever moves total bookings and year-end ARR (one row per lever, largest swing first)."""
+    base_fc = project(inputs, levers)
+    base_bookings, base_arr = float(base_fc["bookings"].sum()), float(base_fc["arr"][-1])
+    rows = []
+    for name in lever_names(levers):
+        low, high = scaled(levers, name, 1 - pct), scaled(levers, name, 1 + pct)
+        low_fc, high_fc = project(inputs, low), project(inputs, high)
+        rows.append({
+            "lever": name, "label": LEVERS[name].label, "unit": LEVERS[name].unit,
+            "value": getattr(levers, name), "low": getattr(low, name), "high": getattr(high, name),
+            "bookings_base": base_bookings,
+            "bookings_low": float(low_fc["bookings"].sum()), "bookings_high": float(high_fc["bookings"].sum()),
+            "arr_base": base_arr, "arr_low": float(low_fc["arr"][-1]), "arr_high": float(high_fc["arr"][-1]),
+        })
+    schema = {"lever": pl.String, "label": pl.String, "unit": pl.String, "value": pl.Float64, "low": pl.Float64,
+              "high": pl.Float64, "bookings_base": pl.Float64, "bookings_low": pl.Float64,
+              "bookings_high": pl.Float64, "arr_base": pl.Float64, "arr_low": pl.Float64, "arr_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).with_columns(
+        bookings_swing=(pl.col("bookings_high") - pl.col("bookings_low")).abs(),
+        arr_swing=(pl.col("arr_high") - pl.col("arr_low")).abs(),
+    ).sort("arr_swing", "bookings_swing", descending=True)
+
+
+def sensitivity(frames: Frames, period: Period, levers: Levers, pct: float = 0.10) -> pl.DataFrame:
+    """How ±pct on each lever moves total bookings and ARR at month 12 (the tornado)."""
+    return sensitivity_of(prepare(frames, period), levers, pct)
+
+
+def compare(inputs: ForecastInputs, scenarios: dict[str, Levers]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Scenarios side by side: a summary (one row per scenario with its levers) and the monthly lines."""
+    lines, summary = [], []
+    for name, levers in scenarios.items():
+        fc = project(inputs, levers)
+        lines.append(fc.select("month", "bookings", "cumulative", "arr").with_columns(scenario=pl.lit(name)))
+        first_q = quarterly(fc).row(0, named=True)
+        summary.append({"scenario": name, "first_quarter_bookings": float(first_q["bookings"]),
+                        "total_bookings": float(fc["bookings"].sum()), "year_end_arr": float(fc["arr"][-1]),
+                        **{k: getattr(levers, k) for k in LEVERS}})
+    schema = {"scenario": pl.String, "first_quarter_bookings": pl.Float64, "total_bookings": pl.Float64,
+              "year_end_arr": pl.Float64, **{k: pl.Float64 for k in LEVERS}}
+    long = pl.concat(lines) if lines else pl.DataFrame(schema={"month": pl.Date, "bookings": pl.Float64,
+                                                               "cumulative": pl.Float64, "arr": pl.Float64,
+                                                               "scenario": pl.String})
+    return pl.DataFrame(summary, schema=schema), long
+
+
+__all__ = ["DAYS_PER_MONTH", "LEVERS", "ForecastInputs", "Headline", "LeadEffect", "LeverInfo", "Levers",
+           "SliderSpec", "baseline_levers", "compare", "forecast", "headline", "horizon", "inbound_multiplier",
+           "known_at", "lever_names", "levers_from_values", "prepare", "project", "quarterly", "scaled",
+           "sensitivity", "sensitivity_of", "slider_specs"]
