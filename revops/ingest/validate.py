@@ -1,0 +1,187 @@
+"""Raw strings + a mapping -> typed canonical rows, and the rejected ones with line, column and reason."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from revops.ingest import parse
+from revops.ingest.aliases import ARR, CURRENCY
+from revops.ingest.read import LINE, PROBLEM, RECORD, RawTable
+from revops.schema import MODELS, ColumnSpec, Settings, columns
+from revops.stages import state_flags, unknown_stages
+
+REJECT_SCHEMA = {"line": pl.Int64, "column": pl.String, "problem": pl.String, "reason": pl.String}
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "id": pl.String(), "text": pl.String(), "date": pl.Date(), "ts": pl.Datetime("us"),
+    "money": pl.Float64(), "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(),
+}
+_SHOWN_VALUE = 60  # characters of a bad value quoted in its reason
+
+
+@dataclass
+class Checked:
+    """Accepted rows (canonical columns + line), rejects in long form, extras of accepted rows, notices."""
+
+    frame: pl.DataFrame
+    rejects: pl.DataFrame
+    extras: pl.DataFrame
+    notices: list[str] = field(default_factory=list)
+
+
+def polars_type(spec: ColumnSpec) -> pl.DataType:
+    """The Polars type a canonical column is parsed to."""
+    return _POLARS_TYPES[spec.kind]
+
+
+def _parse(spec: ColumnSpec, table: str, s: pl.Series, settings: Settings, comma: bool) -> parse.Parsed:
+    """Parse one source column as the canonical column `spec`."""
+    if spec.kind in ("id", "text"):
+        if table in ("opportunities",) and spec.name == "type":
+            return parse.deal_type(s)
+        if spec.name == "forecast_category":
+            return parse.forecast_category(s)
+        if spec.kind == "id" or spec.name.endswith("_id"):
+            return parse.salesforce_ids(s)
+        return parse.text(s)
+    if spec.kind == "money":
+        return parse.money(s, comma, settings.currency)
+    if spec.kind in ("date", "ts"):
+        return parse.dates(s, settings.date_order, kind=spec.kind)
+    if spec.kind == "int":
+        return parse.integer(s, comma)
+    if spec.kind == "bool":
+        return parse.boolean(s)
+    if spec.name == "probability":
+        return parse.ratio(s, comma)
+    if spec.name in ("csat", "health_score"):
+        return parse.score(s, comma, rescale=spec.name == "csat")
+    return parse.number(s, comma)
+
+
+def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reason: pl.Series | str) -> pl.DataFrame:
+    """Long-form reject rows where mask is true."""
+    frame = pl.DataFrame({"line": lines, "mask": mask.fill_null(False),
+                          "reason": reason if isinstance(reason, pl.Series) else pl.repeat(reason, lines.len(), eager=True)})
+    return frame.filter(pl.col("mask")).select(
+        "line", pl.lit(column).alias("column"), pl.lit(problem).alias("problem"), pl.col("reason").cast(pl.String))
+
+
+def _quoted(s: pl.Series) -> pl.Series:
+    """Values as quoted in a reason (long ones cut short)."""
+    short = pl.when(s.str.len_chars() > _SHOWN_VALUE).then(s.str.slice(0, _SHOWN_VALUE) + "…").otherwise(s)
+    return pl.select(pl.format("“{}”", short)).to_series()
+
+
+def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings) -> Checked:
+    """Parse every mapped column, reject bad rows (line, column, reason), keep the last of duplicate keys."""
+    frame = raw.frame
+    lines = frame[LINE]
+    comma = raw.delimiter == ";"
+    source_of = {dst: src for src, dst in mapping.items()}
+    notices: list[str] = []
+    rejects: list[pl.DataFrame] = []
+    out: dict[str, pl.Series] = {}
+
+    for spec in columns(table):
+        src = source_of.get(spec.name)
+        if src is None:
+            out[spec.name] = pl.Series(spec.name, [None] * frame.height, polars_type(spec))
+            continue
+        parsed = _parse(spec, table, frame[src], settings, comma)
+        out[spec.name] = parsed.values.cast(polars_type(spec)).alias(spec.name)
+        if parsed.note:
+            notices.append(f"{src}: {parsed.note}.")
+        rejects.append(_reasons(lines, parsed.bad, src, f"not {parsed.expected}",
+                                _quoted(frame[src]) + f" is not {parsed.expected}"))
+
+    if ARR in source_of:  # an annual amount stands in for a missing monthly one
+        src = source_of[ARR]
+        annual = parse.money(frame[src], comma, settings.currency)
+        rejects.append(_reasons(lines, annual.bad, src, f"not {annual.expected}",
+                                _quoted(frame[src]) + f" is not {annual.expected}"))
+        out["mrr"] = pl.select(pl.coalesce(out["mrr"], (annual.values / 12).round(2)).alias("mrr")).to_series()
+        if "mrr" not in source_of:
+            source_of["mrr"] = src
+
+    for spec in columns(table):
+        if spec.required:
+            src = source_of.get(spec.name, spec.name)
+            empty = out[spec.name].is_null() & (frame[src].is_null() if src in frame.columns else True)
+            rejects.append(_reasons(lines, empty, src, "required value is empty",
+                                    f"{src} is empty, and {spec.name} is required"))
+
+    if CURRENCY in source_of:
+        src = source_of[CURRENCY]
+        code = frame[src].str.to_uppercase()
+        other = code.is_not_null() & (code != settings.currency.upper())
+        rejects.append(_reasons(
+            lines, other, src, "currency differs from the workspace's",
+            pl.select(pl.format(f"the amount is in {{}}, not the workspace currency {settings.currency} "
+                                f"(no exchange rates are loaded)", code)).to_series()))
+        if bool(other.any()):
+            bad_lines = lines.filter(other).head(5).to_list()
+            notices.append(f"{int(other.sum())} row(s) are in another currency than {settings.currency} "
+                           f"(lines {', '.join(map(str, bad_lines))}{'…' if int(other.sum()) > 5 else ''}).")
+
+    typed = pl.DataFrame(out).with_columns(lines.alias(LINE))
+    typed = _derive(typed, table, settings, notices)
+
+    # A misaligned row (wrong field count) is reported once, for the row, not per column.
+    ragged = frame[PROBLEM].is_not_null()
+    long = pl.concat([r for r in rejects if r.height] or [pl.DataFrame(schema=REJECT_SCHEMA)], how="vertical")
+    if bool(ragged.any()):
+        long = long.filter(~pl.col("line").is_in(lines.filter(ragged).implode()))
+        long = pl.concat([_reasons(lines, ragged, "", "wrong number of fields", frame[PROBLEM]), long])
+    bad_lines = long["line"].unique()
+    accepted = typed.filter(~pl.col(LINE).is_in(bad_lines.implode()))
+    accepted, dupes = _dedupe(accepted, table, mapping)
+    long = pl.concat([long, dupes]).sort("line", maintain_order=True)
+
+    unknown = unknown_stages(accepted["stage"], settings) if "stage" in accepted.columns else []
+    if unknown:
+        notices.append(f"Stages not in the stage settings, counted as open until placed on the Data page: "
+                       f"{', '.join(unknown[:10])}{'…' if len(unknown) > 10 else ''}.")
+    extras = _extras(frame, accepted, table, mapping)
+    return Checked(frame=accepted, rejects=long, extras=extras, notices=notices)
+
+
+def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[str]) -> pl.DataFrame:
+    """Table rules: deal flags from the stage settings, spend on the first of its month."""
+    if table == "opportunities":
+        flags = state_flags(typed["stage"], settings)
+        won = pl.coalesce(pl.col("is_won"), flags["is_won"])
+        typed = typed.with_columns(won.alias("is_won"))
+        typed = typed.with_columns(pl.coalesce(pl.col("is_closed"), flags["is_closed"] | pl.col("is_won"))
+                                   .alias("is_closed"))
+    if table == "spend":
+        typed = typed.with_columns(pl.col("month").dt.month_start())
+    return typed
+
+
+def _dedupe(accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the last row of each key; the earlier ones are rejected naming the line that wins."""
+    keys = list(MODELS[table].key)
+    last = pl.col(LINE).last().over(keys)
+    marked = accepted.with_columns(last.alias("_last"))
+    dup = marked.filter(pl.col(LINE) != pl.col("_last"))
+    source_of = {dst: src for src, dst in mapping.items()}
+    label = ", ".join(source_of.get(k, k) for k in keys if k in source_of) or ", ".join(keys)
+    rejects = dup.select(
+        pl.col(LINE).alias("line"), pl.lit(label).alias("column"), pl.lit("duplicate key").alias("problem"),
+        pl.format("duplicate key of line {}", pl.col("_last")).alias("reason"))
+    kept = marked.filter(pl.col(LINE) == pl.col("_last")).drop("_last") if dup.height else accepted
+    return kept, rejects
+
+
+def _extras(frame: pl.DataFrame, accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> pl.DataFrame:
+    """Unmapped columns of the accepted rows as one JSON object per row, keyed by line and row key."""
+    unmapped = [h for h in frame.columns if h not in mapping and h not in (LINE, PROBLEM, RECORD)]
+    schema = {LINE: pl.Int64, "row_key": pl.String, "data": pl.String}
+    if not unmapped or accepted.height == 0:
+        return pl.DataFrame(schema=schema)
+    keys = list(MODELS[table].key)
+    row_key = pl.concat_str([pl.col(k).cast(pl.String).fill_null("") for k in keys], separator="|")
+    ids = accepted.select(LINE, row_key.alias("row_key"))
+    data = frame.select(LINE, pl.struct(unmapped).struct.json_encode().alias("data"))
+    return ids.join(data, on=LINE, how="left").select(list(schema))

@@ -1,0 +1,220 @@
+"""Uploads in the DuckDB file: upsert by key in one transaction, the upload log, undo, saved mappings."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from revops import store
+from revops.errors import UserError
+from revops.schema import MODELS, columns
+
+_IN, _CHANGED, _OLD = "_rv_in", "_rv_changed", "_rv_old"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one upload did to the file."""
+
+    upload_id: int | None
+    rows_inserted: int
+    rows_replaced: int
+    rows_unchanged: int
+    unchanged: bool
+    duplicate_of: int | None
+    as_of: dt.date
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What undoing an upload restored."""
+
+    upload_id: int
+    table: str
+    rows_restored: int
+    rows_removed: int
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _key_match(table: str, left: str, right: str) -> str:
+    """SQL condition matching two aliases on the table's key (nullable key parts match null to null)."""
+    specs = {c.name: c for c in columns(table)}
+    parts = []
+    for k in MODELS[table].key:
+        op = "=" if specs[k].required else "IS NOT DISTINCT FROM"
+        parts.append(f"{left}.{_q(k)} {op} {right}.{_q(k)}")
+    return " AND ".join(parts)
+
+
+def _typed_select(table: str, source: str) -> str:
+    """SELECT of a registered frame cast to the table's column types, in the table's column order."""
+    cols = ", ".join(f"CAST({_q(c.name)} AS {c.duckdb_type}) AS {_q(c.name)}" for c in columns(table))
+    return f"SELECT {cols} FROM {source}"
+
+
+def header_signature(headers: list[str]) -> str:
+    """Key of a saved mapping: the file's header list, exactly."""
+    return hashlib.sha256("\x1f".join(headers).encode("utf-8")).hexdigest()
+
+
+def saved_mapping(con: duckdb.DuckDBPyConnection, headers: list[str]) -> tuple[str, dict[str, str]] | None:
+    """(table, mapping) saved for files with exactly these headers, if any."""
+    row = con.execute("SELECT table_name, mapping FROM _mappings WHERE header_signature = ?",
+                      [header_signature(headers)]).fetchone()
+    return (row[0], json.loads(row[1])) if row else None
+
+
+def save_mapping(con: duckdb.DuckDBPyConnection, headers: list[str], table: str, mapping: dict[str, str]) -> None:
+    """Remember a mapping for the next file with the same headers (inside the caller's transaction)."""
+    con.execute("INSERT OR REPLACE INTO _mappings VALUES (?, ?, ?, ?)",
+                [header_signature(headers), table, json.dumps(mapping), dt.datetime.now()])
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in (_IN, _CHANGED, _OLD):
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
+    return int(row[0]) if row else 0
+
+
+def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, extras: pl.DataFrame, *,
+                 file_name: str, sha256: str, rows_read: int, rows_rejected: int, as_of: dt.date,
+                 user: str, mapping: dict[str, str], remember: list[str] | None = None) -> Written:
+    """Upsert the rows by key in ONE transaction, keeping what they replaced so undo can restore it.
+
+    Rows identical to what is stored are left alone; when nothing would change (the same file
+    again), nothing is written and the earlier upload of the same file is reported.
+    """
+    names = [c.name for c in columns(table)]
+    t = _q(table)
+    match = _key_match(table, "t", "c")
+    _drop_temp(con)
+    con.register("_rv_frame", frame.select(names).to_arrow())
+    try:
+        con.execute(f"CREATE TEMP TABLE {_IN} AS {_typed_select(table, '_rv_frame')}")
+    finally:
+        con.unregister("_rv_frame")
+    try:
+        con.execute(f"CREATE TEMP TABLE {_CHANGED} AS SELECT * FROM {_IN} EXCEPT "
+                    f"SELECT t.* FROM {t} t SEMI JOIN {_IN} c ON {match}")
+        changed = _count(con, f"SELECT count(*) FROM {_CHANGED}")
+        snapshot_same = True
+        if table == "opportunities":
+            cols = ", ".join(_q(n) for n in names)
+            snapshot_same = _count(
+                con, f"SELECT count(*) FROM (SELECT * FROM {_IN} EXCEPT SELECT {cols} FROM _opportunity_snapshots "
+                     f"WHERE snapshot_date = ?)", [as_of]) == 0
+        previous = con.execute(
+            "SELECT max(upload_id) FROM _uploads WHERE sha256 = ? AND table_name = ? AND undone_at IS NULL",
+            [sha256, table]).fetchone()
+        duplicate_of = previous[0] if previous and previous[0] is not None else None
+        if changed == 0 and snapshot_same:
+            return Written(None, 0, 0, frame.height, True, duplicate_of, as_of)
+        with store.transaction(con):
+            upload_id = _count(con, "SELECT coalesce(max(upload_id), 0) + 1 FROM _uploads")
+            con.execute(f"CREATE TEMP TABLE {_OLD} AS SELECT t.* FROM {t} t SEMI JOIN {_CHANGED} c ON {match}")
+            replaced = _count(con, f"SELECT count(*) FROM {_OLD}")
+            keys = ", ".join(_q(k) for k in MODELS[table].key)
+            undo = _q(f"_undo_{table}")
+            con.execute(f"INSERT INTO {undo} SELECT ?, 'replaced', * FROM {_OLD}", [upload_id])
+            con.execute(f"INSERT INTO {undo} (upload_id, action, {keys}) SELECT ?, 'inserted', {keys} "
+                        f"FROM {_CHANGED} t ANTI JOIN {_OLD} c ON {match}", [upload_id])
+            con.execute(f"DELETE FROM {t} USING {_CHANGED} c WHERE {_key_match(table, t, 'c')}")
+            con.execute(f"INSERT INTO {t} SELECT * FROM {_CHANGED}")
+            if table == "opportunities" and not snapshot_same:
+                _write_snapshot(con, upload_id, as_of)
+            if extras.height:
+                con.register("_rv_extras", extras.to_arrow())
+                try:
+                    con.execute("INSERT INTO _extras SELECT ?, \"__line__\", row_key, data FROM _rv_extras",
+                                [upload_id])
+                finally:
+                    con.unregister("_rv_extras")
+            con.execute(
+                "INSERT INTO _uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [upload_id, table, file_name, sha256, rows_read, frame.height, rows_rejected,
+                 changed - replaced, replaced, user, dt.datetime.now(), as_of, json.dumps(mapping)])
+            if remember is not None:
+                save_mapping(con, remember, table, mapping)
+        return Written(upload_id, changed - replaced, replaced, frame.height - changed, False, duplicate_of, as_of)
+    finally:
+        _drop_temp(con)
+
+
+def _write_snapshot(con: duckdb.DuckDBPyConnection, upload_id: int, as_of: dt.date) -> None:
+    """This upload's deals as the snapshot of its as-of date (an earlier same-day snapshot row is kept for undo)."""
+    cols = ", ".join(_q(c.name) for c in columns("opportunities"))
+    same_day = (f"FROM _opportunity_snapshots WHERE snapshot_date = ? "
+                f"AND opportunity_id IN (SELECT opportunity_id FROM {_IN})")
+    con.execute(f"INSERT INTO _undo_opportunities SELECT ?, 'snapshot:' || upload_id, {cols} {same_day}",
+                [upload_id, as_of])
+    con.execute(f"DELETE {same_day}", [as_of])
+    con.execute(f"INSERT INTO _opportunity_snapshots SELECT ?, ?, * FROM {_IN}", [as_of, upload_id])
+
+
+def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
+    """Restore exactly the rows an upload replaced and remove those it inserted, its snapshot and extras."""
+    row = con.execute("SELECT table_name, undone_at, as_of FROM _uploads WHERE upload_id = ?", [upload_id]).fetchone()
+    if row is None:
+        raise UserError(f"There is no upload {upload_id}.")
+    table, undone_at, as_of = row
+    if undone_at is not None:
+        raise UserError(f"Upload {upload_id} was already undone on {undone_at:%Y-%m-%d %H:%M}.")
+    undo = _q(f"_undo_{table}")
+    later = con.execute(
+        f"SELECT DISTINCT b.upload_id, u.file_name FROM {undo} a JOIN {undo} b ON {_key_match(table, 'a', 'b')} "
+        f"JOIN _uploads u ON u.upload_id = b.upload_id "
+        f"WHERE a.upload_id = ? AND b.upload_id > ? AND u.undone_at IS NULL "
+        f"AND a.action IN ('replaced', 'inserted') AND b.action IN ('replaced', 'inserted') "
+        f"UNION SELECT DISTINCT b.upload_id, u.file_name FROM _undo_opportunities b "
+        f"JOIN _uploads u ON u.upload_id = b.upload_id WHERE b.action = ? AND u.undone_at IS NULL "
+        f"ORDER BY 1 DESC",
+        [upload_id, upload_id, f"snapshot:{upload_id}"]).fetchall()
+    if later:
+        newest, name = later[0]
+        raise UserError(
+            f"Upload {upload_id} cannot be undone yet: upload {newest} ({name}) later changed some of the same "
+            f"{table} rows. Undo upload {newest} first.")
+    t = _q(table)
+    names = ", ".join(_q(c.name) for c in columns(table))
+    keys = ", ".join(_q(k) for k in MODELS[table].key)
+    with store.transaction(con):
+        restored = _count(con, f"SELECT count(*) FROM {undo} WHERE upload_id = ? AND action = 'replaced'", [upload_id])
+        removed = _count(con, f"SELECT count(*) FROM {undo} WHERE upload_id = ? AND action = 'inserted'", [upload_id])
+        con.execute(
+            f"DELETE FROM {t} USING (SELECT DISTINCT {keys} FROM {undo} WHERE upload_id = ? "
+            f"AND action IN ('replaced', 'inserted')) c WHERE {_key_match(table, t, 'c')}", [upload_id])
+        con.execute(f"INSERT INTO {t} SELECT {names} FROM {undo} WHERE upload_id = ? AND action = 'replaced'",
+                    [upload_id])
+        if table == "opportunities":
+            con.execute("DELETE FROM _opportunity_snapshots WHERE upload_id = ?", [upload_id])
+            con.execute(
+                f"INSERT INTO _opportunity_snapshots SELECT ?, CAST(split_part(action, ':', 2) AS BIGINT), {names} "
+                f"FROM _undo_opportunities WHERE upload_id = ? AND action LIKE 'snapshot:%'", [as_of, upload_id])
+        con.execute("DELETE FROM _extras WHERE upload_id = ?", [upload_id])
+        con.execute(f"DELETE FROM {undo} WHERE upload_id = ?", [upload_id])
+        con.execute("UPDATE _uploads SET undone_at = ? WHERE upload_id = ?", [dt.datetime.now(), upload_id])
+    return Undone(upload_id, table, restored, removed)
+
+
+def list_uploads(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The upload log, newest first."""
+    return con.sql(
+        "SELECT upload_id, table_name, file_name, sha256, rows_read, rows_loaded, rows_rejected, rows_inserted, "
+        "rows_replaced, user_name, uploaded_at, as_of, undone_at FROM _uploads ORDER BY upload_id DESC").pl()
+
+
+def extras(con: duckdb.DuckDBPyConnection, upload_id: int) -> pl.DataFrame:
+    """Columns of an upload that matched no canonical column, one JSON object per row."""
+    return con.execute("SELECT row_number, row_key, data FROM _extras WHERE upload_id = ? ORDER BY row_number",
+                       [upload_id]).pl()
