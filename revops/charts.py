@@ -42,3 +42,86 @@ def metric_trend(frame: pl.DataFrame, title: str | None = None, axis: dict[str, 
     fig.update_layout(showlegend=False)
     return _layout(fig, title, height=280)
 
+
+
+# ---------------------------------------------------------------------------------------
+# Customer journey: funnel, Sankey, waterfall, heatmap (revops/funnel.py, handoffs.py, pipeline_review.py)
+
+_NODE_COLORS: dict[str, str] = {
+    "stage": PALETTE["primary"], "leak": PALETTE["leak"], "progress": "#B0BEC5", "exit": "#CFD8DC",
+    "bridge_in": "#90A4AE", "bridge_out": "#90A4AE", "end": PALETTE["good"],
+}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+def funnel_chart(frame: pl.DataFrame, stage: str = "stage", value: str = "entered", share: str = "cumulative_rate",
+                 title: str | None = None, unit: str = "deals") -> go.Figure:
+    """A funnel of records per stage, each bar labelled with its count and its share of the first stage."""
+    shares = [s if s is not None else float("nan") for s in frame[share].to_list()]
+    fig = go.Figure(go.Funnel(
+        y=frame[stage].to_list(), x=frame[value].to_list(), customdata=shares,
+        texttemplate="%{value:,} · %{customdata:.0%}", textposition="inside",
+        hovertemplate=f"%{{y}}<br>%{{x:,}} {unit}<br>%{{customdata:.1%}} of the cohort<extra></extra>",
+        marker=dict(color=PALETTE["primary"]), connector=dict(fillcolor="rgba(46, 91, 255, 0.08)"),
+    ))
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, height=max(260, 56 * frame.height + 60))
+
+
+def sankey(nodes: pl.DataFrame, links: pl.DataFrame, title: str | None = None) -> go.Figure:
+    """A Sankey of nodes (id, label, kind, value) and links (source, target, value, label); leaks in red."""
+    kinds = nodes["kind"].to_list()
+    colors = [_NODE_COLORS.get(k, PALETTE["neutral"]) for k in kinds]
+    link_colors = [_rgba(colors[t], 0.35) for t in links["target"].to_list()]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=[f"{lab} ({v:,})" for lab, v in zip(nodes["label"].to_list(), nodes["value"].to_list())],
+                  color=colors, pad=18, thickness=16, line=dict(width=0),
+                  hovertemplate="%{label}<extra></extra>"),
+        link=dict(source=links["source"].to_list(), target=links["target"].to_list(), value=links["value"].to_list(),
+                  customdata=links["label"].to_list(), color=link_colors,
+                  hovertemplate="%{source.label} → %{target.label}<br>%{value:,} %{customdata}<extra></extra>"),
+    ))
+    fig.update_layout(hovermode="closest", font=dict(size=12))
+    return _layout(fig, title, height=520)
+
+
+def waterfall(steps: pl.DataFrame, title: str | None = None, currency: str = "USD") -> go.Figure:
+    """A waterfall of steps (label, measure absolute/relative/total, amount, deals): rises green, falls orange."""
+    from revops.format import axis_format, format_value  # here, so this appended block leaves the header alone
+
+    amounts = steps["amount"].to_list()
+    measures = steps["measure"].to_list()
+    text = [format_value(a, "money", currency, signed=m == "relative") for a, m in zip(amounts, measures)]
+    fig = go.Figure(go.Waterfall(
+        x=steps["label"].to_list(), y=amounts, measure=measures, text=text, textposition="outside",
+        customdata=steps["deals"].to_list(),
+        hovertemplate="%{x}<br>%{text}<br>%{customdata:,} deals<extra></extra>",
+        increasing=dict(marker=dict(color=PALETTE["good"])), decreasing=dict(marker=dict(color=PALETTE["bad"])),
+        totals=dict(marker=dict(color=PALETTE["primary"])), connector=dict(line=dict(color="#B0BEC5", width=1)),
+    ))
+    fig.update_layout(showlegend=False, hovermode="closest")
+    fig.update_yaxes(**axis_format("money", currency))
+    return _layout(fig, title, height=380)
+
+
+def heatmap(frame: pl.DataFrame, x: str, y: str, z: str, title: str | None = None, zformat: str = ".0%",
+            x_order: list[str] | None = None) -> go.Figure:
+    """A heatmap of a long frame (one row per x, y cell); empty cells stay blank."""
+    xs = x_order or frame[x].unique(maintain_order=True).to_list()
+    ys = sorted(frame[y].unique().to_list())
+    cells = {(r[x], r[y]): r[z] for r in frame.select(x, y, z).iter_rows(named=True)}
+    matrix = [[cells.get((cx, cy)) for cx in xs] for cy in ys]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=xs, y=ys, colorscale="Blues", zmin=0, texttemplate=f"%{{z:{zformat}}}",
+        hovertemplate=f"%{{y}} · %{{x}}<br>%{{z:{zformat}}}<extra></extra>", colorbar=dict(tickformat=zformat),
+        hoverongaps=False,
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, height=max(260, 26 * len(ys) + 110))
