@@ -4,6 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from revops.frames import Frames
+from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
     active_accounts, between, days_to, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
@@ -94,7 +95,7 @@ def lead_to_customer(frames: Frames, period: Period) -> MetricResult:
         "current stage) reached every earlier one.", kind="table")
 def stage_conversion(frames: Frames, period: Period) -> MetricResult:
     """Entered, converted, rate and median days per stage (deals created in the window)."""
-    table = funnel_stage_conversion(frames, period)
+    table = funnel_stage_conversion(frames, period).select(list(STAGE_CONVERSION_SCHEMA))
     if table.height == 0 or int(table["entered"].max() or 0) == 0:
         return MetricResult(None, "No deals created in the window", None, table)
     return MetricResult(None, None, None, table)
