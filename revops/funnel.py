@@ -1,22 +1,4 @@
-"""Funnel conversion: the lead funnel and the opportunity stage funnel, by cohort, segment, source or owner.
-
-Definitions (shown on the Funnel page):
-- The cohort is the deals (leads) created in the window; a deal without created_at is dated by
-  its first stage-history row.
-- "Reached" is cumulative: a deal that reached a later stage reached every earlier one. Its
-  furthest stage comes from stage history, else its current stage; a won deal reached every
-  open stage and the won stage. A lost deal reached the furthest open stage its history shows;
-  without history only the first stage, because nothing says how far it got and crediting it
-  with more would flatter the late stages.
-- Entered = deals that reached the stage; converted = those that reached the next one; a deal
-  still open in a stage has not converted (yet). Cumulative rate = entered ÷ the cohort.
-- Days in stage, from stage history: every visit lasts from entering the stage to entering
-  whatever comes next (the close date ends the last visit of a closed deal without a closing
-  history row). A deal that re-enters a stage counts once as entered and its visits are summed.
-  A deal still in the stage has no time yet and is left out, as is a deal that skipped the
-  stage (it has no time there, and a 0 would drag the median down). Median and 90th
-  percentile use linear interpolation.
-"""
+"""Funnel conversion: the lead funnel and the opportunity stage funnel, by cohort, segment, source or owner."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,6 +26,25 @@ STAGE_CONVERSION_SCHEMA = {"stage": pl.String, "entered": pl.Int64, "converted":
 FUNNEL_SCHEMA = {"step": pl.Int64, "stage": pl.String, "entered": pl.Int64, "converted": pl.Int64,
                  "rate": pl.Float64, "cumulative_rate": pl.Float64, "median_days": pl.Float64,
                  "p90_days": pl.Float64, "timed": pl.Int64}
+
+# How the page explains the numbers (shown under "How it is counted").
+HOW_COUNTED = """\
+- The cohort is the deals (leads) created in the window; a deal without created_at is dated by
+  its first stage-history row.
+- "Reached" is cumulative: a deal that reached a later stage reached every earlier one. Its
+  furthest stage comes from stage history, else its current stage; a won deal reached every
+  open stage and the won stage. A lost deal reached the furthest open stage its history shows;
+  without history only the first stage, because nothing says how far it got and crediting it
+  with more would flatter the late stages.
+- Entered = deals that reached the stage; converted = those that reached the next one; a deal
+  still open in a stage has not converted (yet). Cumulative rate = entered ÷ the cohort.
+- Days in stage, from stage history: every visit lasts from entering the stage to entering
+  whatever comes next (the close date ends the last visit of a closed deal without a closing
+  history row). A deal that re-enters a stage counts once as entered and its visits are summed.
+  A deal still in the stage has no time yet and is left out, as is a deal that skipped the
+  stage (it has no time there, and a 0 would drag the median down). Median and 90th
+  percentile use linear interpolation.
+"""
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.Data
 
 
 def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
-    """Deals created in the window with the furthest chain position they reached (columns opportunity_id, group, reached).
+    """Deals created in the window and the furthest chain position each reached (opportunity_id, group, reached).
 
     History, else the current stage; won deals reach the won step; lost deals without history reach step 0.
     """

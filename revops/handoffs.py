@@ -1,16 +1,9 @@
-"""The leakage map: the six handoffs of the customer journey (METRICS.md), each with entered, passed,
-leaked, leak rate, median handoff time, SLA compliance, money at stake and the leaked records.
-
-Every handoff sorts its cohort into passed, leaked or in progress (the clock still runs), so
-entered = passed + leaked + in progress. The leak rate counts only decided records,
-leaked ÷ (passed + leaked): a young cohort is not leak-free just because nothing has failed yet.
-The responsible team is the receiving one, which must act within the SLA.
-"""
+"""The leakage map: the six handoffs of the customer journey (METRICS.md), their leaks, SLAs and money at stake."""
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -27,6 +20,14 @@ from revops.revenue import arr_by_account, movements
 _DT = pl.Datetime("us")
 PASSED, LEAKED, IN_PROGRESS = "passed", "leaked", "in progress"
 EXPANSION_MONTHS = 12
+
+# How the page explains the numbers (shown under "How it is counted").
+HOW_COUNTED = """\
+Every handoff sorts its cohort into passed, leaked or in progress (the clock still runs), so
+entered = passed + leaked + in progress. The leak rate counts only decided records,
+leaked ÷ (passed + leaked): a young cohort is not leak-free just because nothing has failed yet.
+The responsible team is the receiving one, which must act within the SLA.
+"""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Handoff:
     money_basis: str
     money_reason: str | None
     records: pl.DataFrame  # the cohort: id columns, outcome, sla_met, issue, money
+    definition: str = ""
 
     @property
     def leak_rate(self) -> float | None:
@@ -453,12 +455,18 @@ HANDOFFS_SCHEMA = {
     "in_progress": pl.Int64, "leak_rate": pl.Float64, "leak_reason": pl.String, "median_hours": pl.Float64,
     "median_time": pl.String, "time_basis": pl.String, "sla": pl.String, "sla_compliance": pl.Float64,
     "sla_reason": pl.String, "money_at_stake": pl.Float64, "money_basis": pl.String, "money_reason": pl.String,
+    "notes": pl.String,
 }
 
 
+def definition(fn: Callable[[Frames, Period], Handoff]) -> str:
+    """A handoff's definition for the page: its function's docstring as one paragraph."""
+    return " ".join((fn.__doc__ or "").split())
+
+
 def all_handoffs(frames: Frames, period: Period) -> list[Handoff]:
-    """The six handoffs in journey order."""
-    return [fn(frames, period) for fn in HANDOFFS]
+    """The six handoffs in journey order, each with its definition."""
+    return [replace(fn(frames, period), definition=definition(fn)) for fn in HANDOFFS]
 
 
 def _time_text(hours: float | None) -> str:
@@ -477,6 +485,9 @@ def table_of(handoffs: list[Handoff]) -> pl.DataFrame:
         "median_hours": h.median_hours, "median_time": _time_text(h.median_hours), "time_basis": h.time_basis,
         "sla": h.sla, "sla_compliance": h.sla_compliance, "sla_reason": None if h.sla_base else h.sla_reason,
         "money_at_stake": h.money_at_stake, "money_basis": h.money_basis, "money_reason": h.money_reason,
+        # Every empty number says why, in one place the page can show next to the row.
+        "notes": " ".join(r for r in (h.leak_reason, None if h.sla_base else h.sla_reason, h.money_reason) if r)
+        or None,
     } for h in handoffs]
     return pl.DataFrame(rows, schema=HANDOFFS_SCHEMA)
 
@@ -573,6 +584,40 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
     return used.select(id="new_id", label="label", kind="kind", value="value"), link_frame
 
 
+@dataclass(frozen=True)
+class Journey:
+    """Everything the Handoffs page shows: the six handoffs, their table, the Sankey, the headline."""
+
+    handoffs: list[Handoff]
+    table: pl.DataFrame
+    nodes: pl.DataFrame
+    links: pl.DataFrame
+    money_at_stake: float
+    headline: str
+
+    def by_key(self, key: str) -> Handoff:
+        """One handoff by its key."""
+        return next(h for h in self.handoffs if h.key == key)
+
+
+def journey(frames: Frames, period: Period) -> Journey:
+    """The six handoffs, their table, the Sankey flows, the total money at stake and the biggest leak in words."""
+    hs = all_handoffs(frames, period)
+    nodes, links = sankey_flows(frames, period, hs)
+    total = sum(h.money_at_stake or 0.0 for h in hs)
+    rated = [h for h in hs if h.leak_rate is not None]
+    if not rated:
+        headline = "No handoff has decided records in the window yet, so no leak can be named."
+    else:
+        worst = max(rated, key=lambda h: (h.money_at_stake or 0.0, h.leak_rate))
+        money = format_value(worst.money_at_stake, "money", frames.settings.currency)
+        headline = (f"The costliest leak is **{worst.name}** ({worst.team.lower()}): {worst.leaked:,} of "
+                    f"{worst.passed + worst.leaked:,} decided {worst.unit} leaked ({worst.leak_rate:.0%}), "
+                    f"{money} at stake.")
+    return Journey(hs, table_of(hs), nodes, links, total, headline)
+
+
 __all__ = ["HANDOFFS", "HANDOFFS_SCHEMA", "Handoff", "account_value", "all_handoffs", "close_to_onboard",
-           "expand_to_renew", "handoffs_table", "lead_to_opportunity", "leaked_records", "onboard_to_value",
+           "definition", "expand_to_renew", "handoffs_table", "Journey", "journey", "lead_to_opportunity",
+           "leaked_records", "onboard_to_value",
            "opportunity_to_close", "sankey_flows", "table_of", "value_to_expand"]

@@ -1,20 +1,4 @@
-"""The weekly pipeline review: the waterfall between two dates, slipped, stalled and past-due deals,
-the forecast roll-up against target, the top deals and the owner table.
-
-The waterfall's pipeline is the amount of deals open at a date with a close date in the fiscal
-quarter containing the later date (or every open deal, scope "all"). Each deal's change between
-the two dates lands in exactly one bucket, so start + Σ buckets = end to the cent:
-- in the pipeline at both dates: **amount changes** (amount then → now, often 0);
-- only at the later date: **created** (the deal did not exist yet at the earlier date) or
-  **pulled in** (it existed but was outside the pipeline: close date moved into the quarter,
-  mostly earlier from a later quarter, or a closed deal reopened), counted at its amount now;
-- only at the earlier date, counted at its amount then: **won**, **lost**, **slipped out**
-  (still open, but its close date was pushed past the quarter, or moved out of it otherwise,
-  or cleared), or **removed** (gone from the later snapshot: deleted or merged in the CRM);
-- in neither: no effect (e.g. created and won within the week outside the quarter).
-The state at a date comes from the latest opportunity snapshot on or before it when both dates
-have one (and they differ), else it is rebuilt from stage history.
-"""
+"""The weekly pipeline review: waterfall between two dates, slipped/stalled/past-due deals, roll-up, owners."""
 from __future__ import annotations
 
 import datetime as dt
@@ -53,6 +37,24 @@ FORECAST_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("pipeline", "Pipeline"),
     ("omitted", "Omitted"),
 )
+
+# How the page explains the numbers (shown under "How it is counted").
+HOW_COUNTED = """\
+The waterfall's pipeline is the amount of deals open at a date with a close date in the fiscal
+quarter containing the later date (or every open deal, scope "all"). Each deal's change between
+the two dates lands in exactly one bucket, so start + Σ buckets = end to the cent:
+- in the pipeline at both dates: **amount changes** (amount then → now, often 0);
+- only at the later date: **created** (the deal did not exist yet at the earlier date) or
+  **pulled in** (it existed but was outside the pipeline: close date moved into the quarter,
+  mostly earlier from a later quarter, or a closed deal reopened), counted at its amount now;
+- only at the earlier date, counted at its amount then: **won**, **lost**, **slipped out**
+  (still open, but its close date was pushed past the quarter, or moved out of it otherwise,
+  or cleared), or **removed** (gone from the later snapshot: deleted or merged in the CRM);
+- in neither: no effect (e.g. created and won within the week outside the quarter).
+
+The state at a date comes from the latest opportunity snapshot on or before it when both dates
+have one (and they differ), else it is rebuilt from stage history.
+"""
 
 
 def default_review_dates(as_of: dt.date) -> tuple[dt.date, dt.date]:
@@ -167,7 +169,8 @@ def state_from_snapshot(frames: Frames, snapshot_date: dt.date) -> pl.DataFrame:
              .when(pl.col("is_closed").fill_null(False)).then(pl.lit("lost")).otherwise(pl.lit("open")))
     return classified.select("opportunity_id", state=state, stage_name=pl.coalesce("stage_name", "stage"),
                              funnel_step="funnel_step", amount=pl.col("amount").cast(pl.Float64),
-                             close_date=pl.col("close_date").cast(pl.Date)).cast(_STATE_SCHEMA)  # type: ignore[arg-type]
+                             close_date=pl.col("close_date").cast(pl.Date)
+                             ).cast(_STATE_SCHEMA)  # type: ignore[arg-type]
 
 
 def _latest_on_or_before(dates: list[dt.date], day: dt.date) -> dt.date | None:
@@ -194,9 +197,20 @@ class Waterfall:
     advanced_deals: int
     advanced_amount: float
 
+    def total(self, step: str) -> float:
+        """The amount of one bar ("start", "created", …, "end"); 0 for a bar not shown."""
+        row = self.steps.filter(pl.col("step") == step)
+        return float(row["amount"].item()) if row.height else 0.0
+
+    @property
+    def net_change(self) -> float:
+        """End minus start pipeline (computed in cents, exact)."""
+        cents = dict(zip(self.steps["step"].to_list(), self.steps["cents"].to_list()))
+        return (cents["end"] - cents["start"]) / 100
+
 
 def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scope = "quarter") -> Waterfall:
-    """Start pipeline, + created, + pulled in, ± amount changes, − slipped out, − won, − lost (− removed), = end.
+    """Start pipeline, + created, + pulled in, ± amount changes, − slipped, − won, − lost (− removed), = end.
 
     The pipeline is the deals open at a date whose close date lies in the fiscal quarter
     containing `end` (scope "quarter") or every open deal (scope "all").

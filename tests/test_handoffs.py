@@ -284,3 +284,13 @@ def test_sankey_of_empty_data_is_empty():
     """No data: no links and no nodes (nothing to draw), without error."""
     nodes, links = sankey_flows(empty_frames(), PERIOD)
     assert nodes.height == 0 and links.height == 0
+
+
+def test_journey_names_the_costliest_leak():
+    """The headline names the handoff with the most money at stake; the total adds all six."""
+    from revops.handoffs import journey
+    j = journey(combined_frames(), PERIOD)
+    # money at stake: renewals 6000 is the largest (MQLs 2771.43, deals 700, kickoff 5000, value 600, expand 2640)
+    assert "Expand → Renew" in j.headline
+    assert j.money_at_stake == pytest.approx(sum(h.money_at_stake for h in j.handoffs))
+    assert j.table.height == 6 and j.by_key("close_to_onboard").number == 3

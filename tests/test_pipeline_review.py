@@ -1,4 +1,4 @@
-"""The pipeline review on hand-made tables: waterfall buckets, exact sums, slipped, stalled, past due, roll-up, owners."""
+"""The pipeline review on hand-made tables: waterfall buckets, exact sums, slipped/stalled/past due, roll-up, owners."""
 from __future__ import annotations
 
 import datetime as dt
@@ -87,6 +87,7 @@ def test_waterfall_sums_exactly_in_cents():
     cents = dict(zip(w.steps["step"].to_list(), w.steps["cents"].to_list()))
     assert cents["start"] + sum(v for k, v in cents.items() if k not in ("start", "end")) == cents["end"]
     assert cents["end"] == 70055
+    assert w.net_change == pytest.approx(700.55 - 1650.55) and w.total("won") == -500
 
 
 def test_waterfall_lists_each_moving_deal_once():
