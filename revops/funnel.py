@@ -300,6 +300,23 @@ def lead_funnel(frames: Frames, period: Period, by: By | None = None) -> pl.Data
     return _tally(leads.select("id", "group", "reached"), times, list(LEAD_STAGES), by)
 
 
+FunnelKind = Literal["opportunity", "lead"]
+FUNNEL_KINDS: dict[str, str] = {"opportunity": "Opportunity stages", "lead": "Lead funnel"}
+
+
+def funnel_table(frames: Frames, period: Period, kind: FunnelKind = "opportunity", by: By | None = None
+                 ) -> pl.DataFrame:
+    """The opportunity stage funnel or the lead funnel (see opportunity_funnel / lead_funnel)."""
+    return lead_funnel(frames, period, by) if kind == "lead" else opportunity_funnel(frames, period, by)
+
+
+def heatmap_cells(table: pl.DataFrame, measure: Literal["rate", "cumulative_rate"]) -> pl.DataFrame:
+    """The funnel cells that carry the measure: conversion has no value at the last step, so it is left out."""
+    if measure == "rate":
+        return table.filter(pl.col("step") < pl.col("step").max())
+    return table
+
+
 # ---------------------------------------------------------------------------------------
 # The bottleneck
 
@@ -335,5 +352,5 @@ def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, un
 
 
 __all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
-           "days_in_stage", "deal_cohort", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
+           "FUNNEL_KINDS", "days_in_stage", "deal_cohort", "funnel_table", "heatmap_cells", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
            "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

@@ -386,60 +386,83 @@ def _mrr_on(subs: pl.DataFrame, points: pl.DataFrame, day: str) -> pl.DataFrame:
     return points.join(active, on=["account_id", day], how="left").with_columns(pl.col("mrr").fill_null(0.0))
 
 
-def expand_to_renew(frames: Frames, period: Period) -> Handoff:
-    """Renewals due in the window (renewal_date in it and before as_of): passed when still active after it.
+def renewals_due(frames: Frames, period: Period) -> pl.DataFrame:
+    """Renewals that fell due in the window before as_of, one row per account and due date.
 
-    Renewed = MRR > 0 the day after renewal_date; leaked = churned. SLA: outreach at least
-    the outreach lead (90 days) before renewal_date. Money at stake: ARR on the day before
-    renewal_date of the churned accounts. Without subscriptions nothing can be decided.
+    The lifecycle table holds each customer's *next* contract end, so a customer who renewed
+    already shows next year's date. Its earlier renewals are inferred as the yearly
+    anniversaries before renewal_date (annual contracts), kept only when the account was
+    billing the day before (a contract ran into that date). The stated renewal_date always counts.
+    Columns account_id, due, stated (the stated date, not an inferred anniversary), renewal_outreach_at.
+    """
+    life = frames.lifecycle.filter(pl.col("renewal_date").is_not_null()).select(
+        "account_id", renewal_date=pl.col("renewal_date").cast(pl.Date),
+        renewal_outreach_at=pl.col("renewal_outreach_at").cast(_DT))
+    # How many anniversaries back reach the window start (none for a date before it).
+    years_back = ((pl.col("renewal_date") - pl.lit(period.start)).dt.total_days() // 365 + 1).clip(lower_bound=0)
+    return (
+        life.with_columns(k=pl.int_ranges(0, years_back + 1)).explode("k")
+        .filter(pl.col("k").is_not_null())
+        .with_columns(due=pl.col("renewal_date").dt.offset_by(pl.format("-{}y", pl.col("k"))), stated=pl.col("k") == 0)
+        .filter(pl.col("due").is_between(period.start, period.end) & (pl.col("due") < period.as_of))
+        .select("account_id", "due", "stated", "renewal_outreach_at")
+    )
+
+
+def expand_to_renew(frames: Frames, period: Period) -> Handoff:
+    """Renewals due in the window before as_of: passed when the customer is still active after the date.
+
+    Due dates are each customer's stated renewal date and, for customers who already renewed,
+    its yearly anniversaries (the lifecycle table only keeps the next contract end). Renewed =
+    MRR > 0 the day after; leaked = churned. SLA: outreach at least the outreach lead (90 days)
+    before the stated renewal date (the outreach date belongs to it, so inferred anniversaries
+    are not judged). Money at stake: ARR on the day before of the customers that churned.
+    Without subscriptions nothing can be decided.
     """
     s = frames.settings
     lead = s.slas.renewal_outreach_days
-    due = frames.lifecycle.filter(in_window("renewal_date", period)
-                                  & (pl.col("renewal_date").cast(pl.Date) < period.as_of)).with_columns(
-        renewal_date=pl.col("renewal_date").cast(pl.Date),
-        renewal_outreach_at=pl.col("renewal_outreach_at").cast(_DT))
+    due = renewals_due(frames, period).with_columns(after_day=pl.col("due") + pl.duration(days=1),
+                                                    before_day=pl.col("due") - pl.duration(days=1))
     known = frames.subscriptions.height > 0
-    after = _mrr_on(frames.subscriptions, due.select(
-        "account_id", day=pl.col("renewal_date") + pl.duration(days=1)), "day").rename({"mrr": "mrr_after"})
-    before = _mrr_on(frames.subscriptions, due.select(
-        "account_id", day=pl.col("renewal_date") - pl.duration(days=1)), "day").rename({"mrr": "mrr_before"})
+    after = _mrr_on(frames.subscriptions, due.select("account_id", day="after_day"), "day")
+    before = _mrr_on(frames.subscriptions, due.select("account_id", day="before_day"), "day")
     records = (
-        due.select("account_id", "renewal_date", "renewal_outreach_at")
-        .with_columns(after_day=pl.col("renewal_date") + pl.duration(days=1),
-                      before_day=pl.col("renewal_date") - pl.duration(days=1))
-        .join(after.rename({"day": "after_day"}), on=["account_id", "after_day"], how="left")
-        .join(before.rename({"day": "before_day"}), on=["account_id", "before_day"], how="left")
-        .with_columns(outreach_days_before=(pl.col("renewal_date")
-                                            - pl.col("renewal_outreach_at").cast(pl.Date)).dt.total_days())
+        due.join(after.rename({"day": "after_day", "mrr": "mrr_after"}), on=["account_id", "after_day"], how="left")
+        .join(before.rename({"day": "before_day", "mrr": "mrr_before"}), on=["account_id", "before_day"], how="left")
+        # An inferred anniversary without a running contract was no renewal at all.
+        .filter(pl.col("stated") | (pl.col("mrr_before") > 0))
+        .with_columns(outreach_days_before=pl.when(pl.col("stated")).then(
+            (pl.col("due") - pl.col("renewal_outreach_at").cast(pl.Date)).dt.total_days()))
         .with_columns(
             outcome=_outcome(pl.lit(known) & (pl.col("mrr_after") > 0), pl.lit(known) & (pl.col("mrr_after") <= 0)),
-            sla_met=(pl.col("outreach_days_before") >= lead).fill_null(False),
+            sla_met=pl.when(pl.col("stated")).then((pl.col("outreach_days_before") >= lead).fill_null(False)),
             handoff_hours=pl.col("outreach_days_before") * 24.0,
             arr_before=12 * pl.col("mrr_before"),
         )
         .with_columns(
             issue=pl.concat_str([
                 pl.when(pl.col("outcome") == LEAKED).then(pl.lit("churned at renewal")),
-                pl.when(pl.col("renewal_outreach_at").is_null()).then(pl.lit("no renewal outreach"))
-                .when(~pl.col("sla_met")).then(pl.format("outreach only {} days before", "outreach_days_before")),
+                pl.when(pl.col("stated") & pl.col("renewal_outreach_at").is_null()).then(pl.lit("no renewal outreach"))
+                .when(pl.col("stated") & ~pl.col("sla_met")).then(
+                    pl.format("outreach only {} days before", "outreach_days_before")),
             ], separator="; ", ignore_nulls=True),
             money=pl.when(pl.col("outcome") == LEAKED).then(pl.col("arr_before")),
         )
         .with_columns(issue=pl.when(pl.col("issue") != "").then(pl.col("issue")))
+        .sort("due", "account_id")
     )
     e, p, lk, ip = _counts(records)
-    met, base = _sla(records)
+    met, base = _sla(records, pl.col("stated"))
     return Handoff(
         "expand_to_renew", 6, "Expand → Renew", "Customer success", "Customer success", "Customer success",
-        "renewals", e, p, lk, ip,
-        _median(records.filter(pl.col("renewal_outreach_at").is_not_null()), "handoff_hours"),
-        "outreach ahead of renewal", f"renewal outreach {lead} days before the renewal date", met, base,
-        None if base else "No renewal fell due in the window.",
+        "renewals", e, p, lk, ip, _median(records, "handoff_hours"), "outreach ahead of renewal",
+        f"renewal outreach {lead} days before the renewal date", met, base,
+        None if base else "No stated renewal date fell due in the window.",
         _money(records) if known else None, "ARR before renewal of the customers that churned",
         None if known else "No subscriptions are loaded, so renewals cannot be checked.",
-        records.select("account_id", "renewal_date", "renewal_outreach_at", "outreach_days_before", "mrr_before",
-                       "mrr_after", "arr_before", "handoff_hours", "outcome", "sla_met", "issue", "money"))
+        records.select("account_id", pl.col("due").alias("renewal_date"), "stated", "renewal_outreach_at",
+                       "outreach_days_before", "mrr_before", "mrr_after", "arr_before", "handoff_hours", "outcome",
+                       "sla_met", "issue", "money"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -595,6 +618,16 @@ class Journey:
     money_at_stake: float
     headline: str
 
+    @property
+    def leaked(self) -> int:
+        """Leaked records over the six handoffs (MQLs, deals, customers and renewals together)."""
+        return sum(h.leaked for h in self.handoffs)
+
+    @property
+    def in_progress(self) -> int:
+        """Records whose handoff clock still runs, over the six handoffs."""
+        return sum(h.in_progress for h in self.handoffs)
+
     def by_key(self, key: str) -> Handoff:
         """One handoff by its key."""
         return next(h for h in self.handoffs if h.key == key)
@@ -620,4 +653,4 @@ def journey(frames: Frames, period: Period) -> Journey:
 __all__ = ["HANDOFFS", "HANDOFFS_SCHEMA", "Handoff", "account_value", "all_handoffs", "close_to_onboard",
            "definition", "expand_to_renew", "handoffs_table", "Journey", "journey", "lead_to_opportunity",
            "leaked_records", "onboard_to_value",
-           "opportunity_to_close", "sankey_flows", "table_of", "value_to_expand"]
+           "opportunity_to_close", "renewals_due", "sankey_flows", "table_of", "value_to_expand"]

@@ -203,6 +203,11 @@ class Waterfall:
         return float(row["amount"].item()) if row.height else 0.0
 
     @property
+    def won_amount(self) -> float:
+        """Pipeline amount of the deals won between the two dates, as a positive number."""
+        return -self.total("won")
+
+    @property
     def net_change(self) -> float:
         """End minus start pipeline (computed in cents, exact)."""
         cents = dict(zip(self.steps["step"].to_list(), self.steps["cents"].to_list()))

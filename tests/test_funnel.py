@@ -195,3 +195,11 @@ def test_lead_funnel_by_source():
     assert row(t, "MQL", source="web")["entered"] == 3
     assert row(t, "SQL", source="web")["entered"] == 2
     assert row(t, "Lead", source="partner")["rate"] == pytest.approx(0.5)
+
+
+def test_heatmap_cells_drop_the_last_step_for_conversion():
+    """Conversion cells stop before the won step (it converts to nothing); shares keep every step."""
+    t = opportunity_funnel(deals_frames(), PERIOD, by="owner")
+    from revops.funnel import heatmap_cells
+    assert heatmap_cells(t, "rate")["stage"].unique().sort().to_list() == ["Demo", "Discovery", "Proposal"]
+    assert heatmap_cells(t, "cumulative_rate").height == t.height == 8  # 2 owners × 4 steps

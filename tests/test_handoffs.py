@@ -186,35 +186,42 @@ def test_handoff_5_value_to_expand():
 def h6_tables() -> dict[str, pl.DataFrame]:
     """Renewals due in the window: R1 31 Mar (outreach 121 days before, renewed), R6 29 Feb (120 days,
     renewed), R2 30 Apr (outreach 46 days before, churned: billed to 29 Apr at 200), R3 31 May (no outreach,
-    churned: billed to 31 May at 300). R4 renews on as_of (not due yet), R5 in 2023."""
+    churned: billed to 31 May at 300). R4 renews on as_of (not due yet), R5 in 2023.
+    R7 already renewed: its next date is 15 Mar 2025, so 15 Mar 2024 was due (billing since 2023, still billing).
+    R8's next date 1 Feb 2025 infers 1 Feb 2024, but it only started billing in June 2024: no renewal then.
+    """
     life = pl.DataFrame({
-        "account_id": ["R1", "R2", "R3", "R4", "R5", "R6"],
+        "account_id": ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"],
         "renewal_date": [D(2024, 3, 31), D(2024, 4, 30), D(2024, 5, 31), D(2024, 6, 30), D(2023, 12, 31),
-                         D(2024, 2, 29)],
-        "renewal_outreach_at": [T(2023, 12, 1), T(2024, 3, 15), None, None, None, T(2023, 11, 1)],
+                         D(2024, 2, 29), D(2025, 3, 15), D(2025, 2, 1)],
+        "renewal_outreach_at": [T(2023, 12, 1), T(2024, 3, 15), None, None, None, T(2023, 11, 1), T(2024, 12, 1),
+                                None],
     })
     subs = pl.DataFrame({
-        "subscription_id": ["r1", "r2", "r3", "r6"],
-        "account_id": ["R1", "R2", "R3", "R6"],
-        "start_date": [D(2023, 1, 1)] * 4,
-        "end_date": [None, D(2024, 4, 30), D(2024, 6, 1), None],
-        "mrr": [100.0, 200.0, 300.0, 400.0],
+        "subscription_id": ["r1", "r2", "r3", "r6", "r7", "r8"],
+        "account_id": ["R1", "R2", "R3", "R6", "R7", "R8"],
+        "start_date": [D(2023, 1, 1)] * 5 + [D(2024, 6, 1)],
+        "end_date": [None, D(2024, 4, 30), D(2024, 6, 1), None, None, None],
+        "mrr": [100.0, 200.0, 300.0, 400.0, 500.0, 600.0],
     })
     return {"lifecycle": life, "subscriptions": subs}
 
 
 def test_handoff_6_expand_to_renew():
-    """Expand → Renew: 4 renewals due, 2 renewed, 2 churned (ARR 2400 + 3600); outreach SLA 2/4."""
+    """Expand → Renew: 5 renewals due (R7 inferred), 3 renewed, 2 churned (ARR 2400 + 3600); outreach SLA 2/4."""
     h = expand_to_renew(frames_from_tables(h6_tables()), PERIOD)
-    assert (h.entered, h.passed, h.leaked, h.in_progress) == (4, 2, 2, 0)
-    assert h.leak_rate == pytest.approx(0.5)
-    assert h.sla_compliance == pytest.approx(0.5)  # R1 121 and R6 120 days ahead; R2 46; R3 none
+    assert (h.entered, h.passed, h.leaked, h.in_progress) == (5, 3, 2, 0)
+    assert h.leak_rate == pytest.approx(2 / 5)
+    # SLA over the 4 stated dates: R1 121 and R6 120 days ahead; R2 46; R3 none. R7's outreach is for 2025.
+    assert h.sla_compliance == pytest.approx(2 / 4)
     assert h.median_hours == pytest.approx(120 * 24)  # median of 121, 46, 120 days
     assert h.money_at_stake == pytest.approx(12 * 200 + 12 * 300)
     leaks = h.leaks()
     assert leaks["account_id"].to_list() == ["R3", "R2"]
     assert leaks["issue"].to_list() == ["churned at renewal; no renewal outreach",
                                         "churned at renewal; outreach only 46 days before"]
+    r7 = h.records.filter(pl.col("account_id") == "R7").row(0, named=True)
+    assert (r7["renewal_date"], r7["stated"], r7["outcome"], r7["sla_met"]) == (D(2024, 3, 15), False, "passed", None)
 
 
 def test_renewals_without_subscriptions_are_undecided():
@@ -222,6 +229,7 @@ def test_renewals_without_subscriptions_are_undecided():
     tables = h6_tables()
     del tables["subscriptions"]
     h = expand_to_renew(frames_from_tables(tables), PERIOD)
+    # Without billing data the inferred anniversaries (R7, R8) cannot be checked either: only the 4 stated dates.
     assert (h.entered, h.passed, h.leaked, h.in_progress) == (4, 0, 0, 4)
     assert h.leak_rate is None and "passed or leaked yet" in h.leak_reason
     assert h.money_at_stake is None and "No subscriptions" in h.money_reason
