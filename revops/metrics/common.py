@@ -172,7 +172,7 @@ def active_accounts(frames: Frames, day_: dt.date) -> pl.DataFrame:
 
 
 def arr_then_now(frames: Frames, then: dt.date, now: dt.date) -> pl.DataFrame:
-    """Accounts with ARR > 0 at `then` (the base) with their ARR then and now (columns account_id, arr_then, arr_now)."""
+    """Accounts with ARR > 0 at `then` (the base), with their ARR then and now (account_id, arr_then, arr_now)."""
     base = active_accounts(frames, then).rename({"arr": "arr_then"})
     now_ = arr_by_account(frames.subscriptions, now).rename({"arr": "arr_now"})
     return base.join(now_, on="account_id", how="left").with_columns(pl.col("arr_now").fill_null(0.0))

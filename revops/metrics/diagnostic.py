@@ -128,11 +128,17 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     features = frames.usage.select(pl.col("feature").drop_nulls().unique().sort())
     active = active_accounts(frames, period.as_of)
     start, end = days_to(period.as_of, FEATURE_DAYS)
-    adopters = (
+    recent_use = (
         frames.usage.filter(between("date", start, end) & used() & pl.col("feature").is_not_null())
         .join(active.select("account_id"), on="account_id", how="semi")
-        .group_by("feature")
-        .agg(accounts_using=pl.col("account_id").n_unique())
+    )
+    adopters = recent_use.group_by("feature").agg(accounts_using=pl.col("account_id").n_unique())
+    detail = (
+        active.join(recent_use.group_by("account_id").agg(n_features_used=pl.col("feature").n_unique(),
+                                                          features_used=pl.col("feature").unique().sort().str.join(", ")),
+                    on="account_id", how="left")
+        .with_columns(pl.col("n_features_used").fill_null(0))
+        .sort("n_features_used", "arr")
     )
     table = (
         features.join(adopters, on="feature", how="left")
@@ -142,10 +148,10 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
         .sort("adoption", descending=True, nulls_last=True)
     )
     if features.height == 0:
-        return MetricResult(None, "No usage by feature loaded", None, table)
+        return MetricResult(None, "No usage by feature loaded", detail, table)
     if active.height == 0:
-        return MetricResult(None, "No active accounts at as-of", None, table)
-    return result(table["adoption"].mean(), "No usage by feature loaded", None, table)  # type: ignore[arg-type]
+        return MetricResult(None, "No active accounts at as-of", detail, table)
+    return result(table["adoption"].mean(), "No usage by feature loaded", detail, table)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ VALID_WHEN: dict[tuple[str, str], pl.Expr] = {
 
 
 def cell_quality(frames: Frames) -> pl.DataFrame:
-    """Per loaded table and column: expected, filled and valid cells (columns table, column, expected, filled, valid)."""
+    """Per loaded table and column: expected, filled and valid cells (table, column, expected, filled, valid)."""
     parts: list[pl.DataFrame] = []
     for name in TABLES:
         df = frames.table(name)

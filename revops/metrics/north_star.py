@@ -18,7 +18,8 @@ NO_SUBSCRIPTIONS = "No subscriptions loaded"
 
 def _components(**values: float | int | None) -> pl.DataFrame:
     """A two-column drill-down (component, value) for metrics built from a few numbers."""
-    return pl.DataFrame({"component": list(values), "value": [None if v is None else float(v) for v in values.values()]},
+    numbers = [None if v is None else float(v) for v in values.values()]
+    return pl.DataFrame({"component": list(values), "value": numbers},
                         schema={"component": pl.String, "value": pl.Float64})
 
 

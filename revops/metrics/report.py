@@ -50,7 +50,7 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         "window": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "metrics": {},
     }
-    for m in scalar_metrics():
+    for m in sorted(scalar_metrics(), key=lambda m: list(TIERS).index(m.tier)):  # stable: declaration order in a tier
         r = m.compute(frames, period)
         value = r.value if is_number(r.value) else None
         reason = r.reason if value is None else None
@@ -103,9 +103,11 @@ def render_text(report: dict[str, Any], currency: str = "USD") -> str:
             shown = format_value(r["value"], display_unit(r["unit"], mid), currency)
             note = f"  ({r['reason']})" if r["value"] is None else ""
             lines.append(f"  {label:<{width}}  {shown:>12}{note}")
-    for name, rows in report.get("tables", {}).items():
-        lines += ["", name.replace("_", " ").capitalize()]
-        lines += ["  " + line for line in str(pl.DataFrame(rows)).splitlines()] if rows else ["  (no rows)"]
+    with pl.Config(tbl_formatting="ASCII_MARKDOWN", tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+                   tbl_cols=8, tbl_rows=20, float_precision=3, fmt_str_lengths=32, tbl_width_chars=160):
+        for name, rows in report.get("tables", {}).items():
+            lines += ["", name.replace("_", " ").capitalize()]
+            lines += ["  " + line for line in str(pl.DataFrame(rows)).splitlines()] if rows else ["  (no rows)"]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ def trend_points(period: Period, points: int = 12) -> list[dt.date]:
 
 
 def trend(metric_id: str, frames: Frames, period: Period, points: int = 12) -> pl.DataFrame:
-    """The metric at each of the last `points` month ends up to as_of, each with a window of the same length ending there.
+    """The metric at each of the last `points` month ends up to as_of, each window as long as the period's.
 
     Columns as_of, value (null where the metric is empty at that point).
     """
