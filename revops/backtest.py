@@ -13,8 +13,9 @@ from revops.forecast import known_at, prepare, project
 DEFAULT_QUARTERS = 4
 
 _SCHEMA = {
-    "quarter_start": pl.Date, "quarter_end": pl.Date, "forecast": pl.Float64, "from_pipeline": pl.Float64,
-    "from_new_pipeline": pl.Float64, "actual": pl.Float64, "error": pl.Float64, "abs_pct_error": pl.Float64,
+    "quarter_start": pl.Date, "quarter_end": pl.Date, "forecast_bookings": pl.Float64,
+    "bookings_from_pipeline": pl.Float64, "bookings_from_new_pipeline": pl.Float64, "actual_bookings": pl.Float64,
+    "bookings_error": pl.Float64, "abs_error_pct": pl.Float64,
     "note": pl.String,
 }
 
@@ -35,7 +36,7 @@ def backtest(frames: Frames, period: Period, quarters: int = DEFAULT_QUARTERS) -
     """For each of the last `quarters` whole quarters: the baseline forecast made the day before it began
     (from the data as known then, window of the same length) against the bookings actually won in it.
 
-    error = forecast − actual; abs_pct_error = |error| ÷ actual (empty when nothing was won).
+    bookings_error = forecast − actual; abs_error_pct = |error| ÷ actual (empty when nothing was won).
     A quarter with no closed deal in the window before it has no win rate to forecast from:
     its forecast is empty and the note says so.
     """
@@ -44,30 +45,31 @@ def backtest(frames: Frames, period: Period, quarters: int = DEFAULT_QUARTERS) -
     for start, end in past_quarters(period.as_of, quarters, period.fiscal_start_month):
         actual = float(won_between(truth, start, end)["amount"].sum())
         inputs = prepare(frames, period.shifted_to(start - dt.timedelta(days=1)))
-        row = {"quarter_start": start, "quarter_end": end, "actual": actual}
+        row = {"quarter_start": start, "quarter_end": end, "actual_bookings": actual}
         if "win_rate" in inputs.gaps:
             rows.append({**row, "note": "No deal had closed in the window before this quarter began."})
             continue
         fc = project(inputs, inputs.baseline).filter(pl.col("quarter_start") == start)
         forecast = float(fc["bookings"].sum())
         error = forecast - actual
-        rows.append({**row, "forecast": forecast, "from_pipeline": float(fc["bookings_from_pipeline"].sum()),
-                     "from_new_pipeline": float(fc["bookings_from_new_pipeline"].sum()), "error": error,
-                     "abs_pct_error": abs(error) / actual if actual > 0 else None,
+        rows.append({**row, "forecast_bookings": forecast,
+                     "bookings_from_pipeline": float(fc["bookings_from_pipeline"].sum()),
+                     "bookings_from_new_pipeline": float(fc["bookings_from_new_pipeline"].sum()),
+                     "bookings_error": error, "abs_error_pct": abs(error) / actual if actual > 0 else None,
                      "note": None if actual > 0 else "Nothing was won in this quarter: no percentage error."})
     return pl.DataFrame(rows, schema=_SCHEMA)
 
 
 def mean_abs_pct_error(bt: pl.DataFrame) -> float | None:
     """Mean of the quarters' absolute % errors (None when no quarter has one)."""
-    errors = bt["abs_pct_error"].drop_nulls()
+    errors = bt["abs_error_pct"].drop_nulls()
     return float(errors.mean()) if errors.len() else None  # type: ignore[arg-type]
 
 
 def accuracy_sentence(bt: pl.DataFrame) -> str:
     """One sentence on how far the forecast can be trusted."""
     mape = mean_abs_pct_error(bt)
-    n = bt["abs_pct_error"].drop_nulls().len()
+    n = bt["abs_error_pct"].drop_nulls().len()
     if mape is None:
         return ("There is not enough history to test the forecast yet: no past quarter had both closed deals "
                 "before it and bookings in it.")

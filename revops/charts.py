@@ -43,6 +43,103 @@ def metric_trend(frame: pl.DataFrame, title: str | None = None, axis: dict[str, 
     return _layout(fig, title, height=280)
 
 
+# ---------------------------------------------------------------------------------------
+# Forecast and operating model (revops/forecast.py, revops/backtest.py, revops/operating_model.py)
+
+
+def forecast_vs_target(fc: pl.DataFrame, baseline: pl.DataFrame | None = None, title: str | None = None,
+                       axis: dict[str, str] | None = None) -> go.Figure:
+    """Monthly bookings stacked by source (won, open pipeline, new pipeline) against the target and the baseline."""
+    months = fc["month"].to_list()
+    fig = go.Figure()
+    parts = (("bookings_won", "Won so far", PALETTE["good"]),
+             ("bookings_from_pipeline", "Open pipeline", PALETTE["primary"]),
+             ("bookings_from_new_pipeline", "New pipeline", "#8FA8FF"))
+    for col, name, color in parts:
+        fig.add_bar(x=months, y=fc[col].to_list(), name=name, marker_color=color)
+    if fc["target"].is_not_null().any():
+        fig.add_scatter(x=months, y=fc["target"].to_list(), name="Target", mode="lines+markers",
+                        line=dict(color=PALETTE["bad"], width=2, dash="dot"), connectgaps=False)
+    if baseline is not None:
+        fig.add_scatter(x=months, y=baseline["bookings"].to_list(), name="Baseline", mode="lines",
+                        line=dict(color=PALETTE["neutral"], width=2, dash="dash"))
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(rangemode="tozero", **(axis or {}))
+    fig.update_xaxes(tickformat="%b %Y")
+    return _layout(fig, title, height=360)
+
+
+def arr_forecast(fc: pl.DataFrame, baseline: pl.DataFrame | None = None, title: str | None = None,
+                 axis: dict[str, str] | None = None) -> go.Figure:
+    """ARR at each month end under the levers, against the baseline."""
+    fig = go.Figure()
+    fig.add_scatter(x=fc["month"].to_list(), y=fc["arr"].to_list(), name="Scenario", mode="lines+markers",
+                    line=dict(color=PALETTE["primary"], width=2))
+    if baseline is not None:
+        fig.add_scatter(x=baseline["month"].to_list(), y=baseline["arr"].to_list(), name="Baseline",
+                        mode="lines", line=dict(color=PALETTE["neutral"], width=2, dash="dash"))
+    fig.update_layout(legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(**(axis or {}))
+    fig.update_xaxes(tickformat="%b %Y")
+    return _layout(fig, title, height=300)
+
+
+def tornado(sens: pl.DataFrame, output: str = "arr", title: str | None = None,
+            axis: dict[str, str] | None = None) -> go.Figure:
+    """Sensitivity tornado: for each lever, the change of `output` (arr or bookings) at −x % and +x %,
+    the lever with the largest swing on top."""
+    rows = sens.with_columns(
+        down=pl.col(f"{output}_low") - pl.col(f"{output}_base"),
+        up=pl.col(f"{output}_high") - pl.col(f"{output}_base"),
+        swing=(pl.col(f"{output}_high") - pl.col(f"{output}_low")).abs(),
+    ).sort("swing")
+    labels = rows["label"].to_list()
+    fig = go.Figure()
+    # Colour says which way the lever moved; the bar's side says which way the number moved.
+    fig.add_bar(y=labels, x=rows["down"].to_list(), orientation="h", name="Lever lowered",
+                marker_color=PALETTE["neutral"])
+    fig.add_bar(y=labels, x=rows["up"].to_list(), orientation="h", name="Lever raised",
+                marker_color=PALETTE["primary"])
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.15), hovermode="y unified")
+    fig.update_xaxes(zeroline=True, zerolinecolor="#444", **(axis or {}))
+    return _layout(fig, title, height=max(220, 48 * len(labels) + 80))
+
+
+def scenario_lines(long: pl.DataFrame, y: str = "cumulative", title: str | None = None,
+                   axis: dict[str, str] | None = None) -> go.Figure:
+    """One line per scenario (long frame: scenario, month, y)."""
+    fig = go.Figure()
+    for name in long["scenario"].unique(maintain_order=True).to_list():
+        part = long.filter(pl.col("scenario") == name)
+        fig.add_scatter(x=part["month"].to_list(), y=part[y].to_list(), name=name, mode="lines+markers")
+    fig.update_layout(legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(**(axis or {}))
+    fig.update_xaxes(tickformat="%b %Y")
+    return _layout(fig, title, height=320)
+
+
+def backtest_bars(bt: pl.DataFrame, title: str | None = None, axis: dict[str, str] | None = None) -> go.Figure:
+    """Forecast against actual bookings per past quarter."""
+    quarters = [d.strftime("%b %Y") for d in bt["quarter_start"].to_list()]
+    fig = go.Figure()
+    fig.add_bar(x=quarters, y=bt["forecast_bookings"].to_list(), name="Forecast at quarter start",
+                marker_color=PALETTE["primary"])
+    fig.add_bar(x=quarters, y=bt["actual_bookings"].to_list(), name="Actual", marker_color=PALETTE["good"])
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(rangemode="tozero", **(axis or {}))
+    return _layout(fig, title, height=300)
+
+
+def score_bars(scores: pl.DataFrame, title: str | None = None) -> go.Figure:
+    """Operating-model scores (label, score, recommended), the recommended one highlighted."""
+    colors = [PALETTE["primary"] if r else PALETTE["neutral"] for r in scores["recommended"].to_list()]
+    fig = go.Figure(go.Bar(x=scores["score"].to_list(), y=scores["label"].to_list(), orientation="h",
+                           marker_color=colors, text=scores["score"].to_list(), textposition="outside"))
+    fig.update_layout(showlegend=False, hovermode="y")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(zeroline=True, zerolinecolor="#444", title="points")
+    return _layout(fig, title, height=240)
+
 
 # ---------------------------------------------------------------------------------------
 # Customer journey: funnel, Sankey, waterfall, heatmap (revops/funnel.py, handoffs.py, pipeline_review.py)

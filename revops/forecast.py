@@ -7,8 +7,9 @@ by month. Each month's bookings (closed-won amount, the unit of the targets tabl
 1. won: deals already won in the month, up to as_of (actuals of the quarter in progress);
 2. from pipeline: every deal open at as_of counts amount × probability (its own, else its
    stage's default, else the historical win rate) in the month of its expected close; a
-   past-due or undated deal counts in the first month still open. The win-rate lever
-   scales these probabilities by lever ÷ historical win rate (never above 1);
+   past-due or undated deal counts in the first month still open, a past-due one at its
+   probability × how past-due deals have really turned out (`past_due_realization`). The
+   win-rate lever scales these probabilities by lever ÷ historical win rate (never above 1);
 3. from new pipeline: deals created after as_of at `pipeline_created_per_month`, each worth
    win_rate × avg_deal_size, closing `sales_cycle_days` later (a lag of 1.5 months books
    half of a month's deals one month later and half two months later). The lead levers
@@ -401,6 +402,7 @@ class ForecastInputs:
     targets: list[float | None]
     new_business_share: float  # share of won amount that is new ARR (new business or untyped)
     lead_effect: LeadEffect
+    past_due: PastDue
     baseline: Levers
     gaps: dict[str, str] = field(default_factory=dict)
 
@@ -435,17 +437,63 @@ def _adds_arr() -> pl.Expr:
     return ~pl.col("type").fill_null("").is_in(NOT_NEW_ARR_TYPES)
 
 
+def _probability(fallback: float) -> pl.Expr:
+    """A deal's chance to win: its own probability, else its stage's default, else the historical win rate."""
+    return pl.coalesce("probability", "stage_probability", pl.lit(fallback)).clip(0, 1).cast(pl.Float64)
+
+
+@dataclass(frozen=True)
+class PastDue:
+    """How past-due deals have really turned out: won value ÷ weighted value, measured PAST_DUE_LOOKBACK days ago."""
+
+    factor: float
+    deals: int
+    measured_on: dt.date
+    note: str
+
+
+PAST_DUE_LOOKBACK = 90
+
+
+def past_due_realization(frames: Frames, as_of: dt.date, fallback: float) -> PastDue:
+    """The share of their weighted value that deals already past due 90 days before as_of went on to win by as_of.
+
+    A deal past its expected close date is not as likely to close as its stage says; this
+    measures by how much, on the company's own deals (1 when none was past due then).
+    """
+    ref = as_of - dt.timedelta(days=PAST_DUE_LOOKBACK)
+    then = known_at(frames, ref)
+    due = open_at(then, ref).filter(pl.col("amount").is_not_null() & (pl.col("close_date") <= ref))
+    expected = float(due.select((pl.col("amount") * _probability(fallback)).sum()).item()) if due.height else 0.0
+    if expected <= 0:
+        return PastDue(1.0, 0, ref, f"No deal was past due on {ref.isoformat()}: past-due deals count at their "
+                                    "full probability.")
+    now = known_at(frames, as_of).opportunities.filter(pl.col("state") == "won")
+    won = float(due.filter(pl.col("opportunity_id").is_in(now["opportunity_id"].implode()))["amount"].sum())
+    factor = won / expected
+    return PastDue(factor, due.height, ref,
+                   f"Of the {due.height} deals already past their close date on {ref.isoformat()}, "
+                   f"{factor * 100:.0f} % of the weighted value was won by {as_of.isoformat()}: past-due deals "
+                   f"count at {factor * 100:.0f} % of their probability.")
+
+
 def _pipeline(frames: Frames, as_of: dt.date, months: list[dt.date], first_open: int,
-              fallback_probability: float) -> pl.DataFrame:
-    """Open deals at as_of with the horizon month they are expected to close in and their probability."""
+              fallback_probability: float, past_due_factor: float) -> pl.DataFrame:
+    """Open deals at as_of with the horizon month they are expected to close in and their probability.
+
+    Past-due deals (expected close on or before as_of) and undated ones count in the first open
+    month; past-due ones at their probability × the measured past-due realization.
+    """
     deals = open_at(frames, as_of).filter(pl.col("amount").is_not_null())
     idx = _month_index("close_date", months[0])
+    past_due = pl.col("close_date").is_not_null() & (pl.col("close_date") <= as_of)
     due_later = pl.col("close_date").is_not_null() & (pl.col("close_date") > as_of) & (idx >= first_open)
     return deals.select(
         pl.when(due_later).then(idx).otherwise(first_open).cast(pl.Int64).alias("month_idx"),
         pl.col("amount").cast(pl.Float64),
-        pl.coalesce("probability", "stage_probability", pl.lit(fallback_probability)).clip(0, 1)
-        .cast(pl.Float64).alias("probability"),
+        pl.when(past_due).then(_probability(fallback_probability) * past_due_factor)
+        .otherwise(_probability(fallback_probability)).clip(0, 1).alias("probability"),
+        past_due.alias("past_due"),
         _adds_arr().alias("adds_arr"),
         "opportunity_id",
     ).filter(pl.col("month_idx") < len(months))
@@ -456,6 +504,7 @@ def prepare(frames: Frames, period: Period) -> ForecastInputs:
     as_of = period.as_of
     known = known_at(frames, as_of)
     baseline, gaps = _baseline(known, period)
+    past_due = past_due_realization(frames, as_of, baseline.win_rate)
     months = horizon(as_of, period.fiscal_start_month)
     fraction = [_open_fraction(m, as_of) for m in months]
     first_open = next(i for i, f in enumerate(fraction) if f > 0)
@@ -471,7 +520,8 @@ def prepare(frames: Frames, period: Period) -> ForecastInputs:
         months=months,
         open_fraction=fraction,
         won=[float(won_map.get(i, 0.0)) for i in range(len(months))],
-        pipeline=_pipeline(known, as_of, months, first_open, baseline.win_rate),
+        pipeline=_pipeline(known, as_of, months, first_open, baseline.win_rate, past_due.factor),
+        past_due=past_due,
         arr_actual=[arr_at(subs, month_end(m)) if month_end(m) <= as_of else None for m in months],
         arr_start=arr_at(subs, as_of),
         targets=[target_between(known, m, month_end(m))[0] for m in months],
@@ -490,7 +540,7 @@ def _lag_weights(cycle_days: float) -> tuple[int, float]:
 
 
 def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
-    """The monthly forecast under `levers` (columns month, quarter_start, status, won, bookings_from_pipeline,
+    """The monthly forecast under `levers` (columns month, quarter_start, status, bookings_won, bookings_from_pipeline,
     bookings_from_new_pipeline, bookings, new_arr, arr, target, cumulative, cumulative_target)."""
     n = len(inputs.months)
     base = inputs.baseline
@@ -537,18 +587,18 @@ def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
         "month": inputs.months,
         "quarter_start": quarter_starts,
         "status": status,
-        "won": inputs.won,
+        "bookings_won": inputs.won,
         "bookings_from_pipeline": from_pipeline,
         "bookings_from_new_pipeline": from_new,
         "new_arr": new_arr,
         "arr": arr,
         "target": inputs.targets,
     }, schema_overrides={"target": pl.Float64}).with_columns(
-        bookings=pl.col("won") + pl.col("bookings_from_pipeline") + pl.col("bookings_from_new_pipeline"),
+        bookings=pl.col("bookings_won") + pl.col("bookings_from_pipeline") + pl.col("bookings_from_new_pipeline"),
     ).with_columns(
         cumulative=pl.col("bookings").cum_sum(),
         cumulative_target=pl.col("target").cum_sum(),
-    ).select("month", "quarter_start", "status", "won", "bookings_from_pipeline", "bookings_from_new_pipeline",
+    ).select("month", "quarter_start", "status", "bookings_won", "bookings_from_pipeline", "bookings_from_new_pipeline",
              "bookings", "new_arr", "arr", "target", "cumulative", "cumulative_target")
 
 
@@ -564,8 +614,7 @@ def forecast(frames: Frames, period: Period, levers: Levers) -> pl.DataFrame:
 def quarterly(fc: pl.DataFrame) -> pl.DataFrame:
     """The forecast by quarter: bookings, target, ARR at the quarter's end."""
     return fc.group_by("quarter_start", maintain_order=True).agg(
-        pl.col("won").sum(), pl.col("bookings_from_pipeline").sum(), pl.col("bookings_from_new_pipeline").sum(),
-        pl.col("bookings").sum(),
+        pl.col("bookings_won", "bookings_from_pipeline", "bookings_from_new_pipeline", "bookings").sum(),
         pl.when(pl.col("target").is_not_null().any()).then(pl.col("target").sum()).alias("target"),
         pl.col("arr").last(),
     ).with_columns(gap_to_target=pl.col("bookings") - pl.col("target"))
@@ -583,6 +632,7 @@ class Headline:
     baseline_total_bookings: float
     year_end_arr: float
     baseline_year_end_arr: float
+    arr_date: dt.date  # the last horizon month's end, the date of year_end_arr
 
 
 def headline(fc: pl.DataFrame, baseline_fc: pl.DataFrame) -> Headline:
@@ -598,6 +648,7 @@ def headline(fc: pl.DataFrame, baseline_fc: pl.DataFrame) -> Headline:
         baseline_total_bookings=float(baseline_fc["bookings"].sum()),
         year_end_arr=float(fc["arr"][-1]),
         baseline_year_end_arr=float(baseline_fc["arr"][-1]),
+        arr_date=month_end(fc["month"][-1]),
     )
 
 

@@ -120,7 +120,7 @@ def test_partial_first_month_counts_won_so_far_and_remaining_days():
     assert inputs.open_fraction[0] == 0.5  # 15 of April's 30 days lie after the 15th
     fc = F.project(inputs, _levers(inputs, sales_cycle_days=0.0))
     april = fc.row(0, named=True)
-    assert april["status"] == "partial" and april["won"] == 3000.0
+    assert april["status"] == "partial" and april["bookings_won"] == 3000.0
     # No lag: April's new deals book in April: 4 × 0.5 days share × win rate × deal size.
     assert april["bookings_from_new_pipeline"] == pytest.approx(4 * 0.5 * inputs.baseline.win_rate
                                                                 * inputs.baseline.avg_deal_size)
@@ -132,7 +132,7 @@ def test_months_already_over_keep_actuals():
     fc = F.project(inputs, inputs.baseline)
     jan = fc.row(0, named=True)
     assert jan["month"] == D(2024, 1, 1) and jan["status"] == "actual"
-    assert jan["won"] == 1000.0 and jan["bookings"] == 1000.0  # W1 closed 31 Jan
+    assert jan["bookings_won"] == 1000.0 and jan["bookings"] == 1000.0  # W1 closed 31 Jan
     assert jan["arr"] == 30000.0  # 12 × (1000 + 1500) at 31 Jan
 
 
@@ -307,13 +307,13 @@ def test_backtest_on_a_known_history():
     # Q1 from 31 Dec 2023: D1 at Proposal (0.5) × 4000 closing 15 Feb + D2 at Negotiation (0.75) × 2000
     # closing 20 Mar = 3500; new pipeline lags 200 days (the only won cycle) -> lands after Q1.
     # Actual Q1: D1 4000 + D3 500 (created after the quarter began) = 4500.
-    assert (q1["quarter_start"], q1["forecast"], q1["actual"]) == (D(2024, 1, 1), 3500.0, 4500.0)
-    assert q1["from_new_pipeline"] == 0.0
-    assert q1["error"] == -1000.0 and q1["abs_pct_error"] == pytest.approx(1000 / 4500)
+    assert (q1["quarter_start"], q1["forecast_bookings"], q1["actual_bookings"]) == (D(2024, 1, 1), 3500.0, 4500.0)
+    assert q1["bookings_from_new_pipeline"] == 0.0
+    assert q1["bookings_error"] == -1000.0 and q1["abs_error_pct"] == pytest.approx(1000 / 4500)
     # Q2 from 31 Mar 2024: D4 at Qualification (0.2) × 3000 = 600; median won cycle then 101 days
     # (H1 200, D1 101, D3 51) -> April's new deals book in July and later. Actual: D4 3000.
-    assert (q2["forecast"], q2["actual"], q2["error"]) == (600.0, 3000.0, -2400.0)
-    assert q2["abs_pct_error"] == pytest.approx(0.8)
+    assert (q2["forecast_bookings"], q2["actual_bookings"], q2["bookings_error"]) == (600.0, 3000.0, -2400.0)
+    assert q2["abs_error_pct"] == pytest.approx(0.8)
     assert backtest.mean_abs_pct_error(bt) == pytest.approx((1000 / 4500 + 0.8) / 2)
     assert backtest.accuracy_sentence(bt) == "On the last 2 quarters the forecast was off by 51.1 % on average."
 
@@ -321,7 +321,7 @@ def test_backtest_on_a_known_history():
 def test_backtest_without_history_says_so():
     """Quarters with no closed deal before them get no forecast and the sentence says there is too little."""
     bt = backtest.backtest(empty_frames(), Period.ending(D(2024, 6, 30)), quarters=3)
-    assert bt.height == 3 and bt["forecast"].null_count() == 3
+    assert bt.height == 3 and bt["forecast_bookings"].null_count() == 3
     assert backtest.mean_abs_pct_error(bt) is None
     assert backtest.accuracy_sentence(bt).startswith("There is not enough history")
 
@@ -363,3 +363,23 @@ def test_compare_scenarios_side_by_side():
     assert summary["scenario"].to_list() == ["base", "more"] and lines.height == 24
     assert summary["total_bookings"][0] == pytest.approx(51000.0)
     assert summary["total_bookings"][1] > summary["total_bookings"][0]
+
+
+def test_past_due_deals_count_at_their_measured_realization():
+    """Deals past due 90 days ago won 1000 of 2750 weighted: today's past-due deals count at that share."""
+    ts = dt.datetime
+    deals = pl.DataFrame({
+        "opportunity_id": ["P1", "P2"], "stage": ["Closed Won", "Negotiation"], "amount": [1000.0, 3000.0],
+        "created_at": [D(2023, 11, 1), D(2023, 10, 1)], "close_date": [D(2024, 2, 10), D(2023, 12, 20)],
+    })
+    history = pl.DataFrame({"opportunity_id": ["P1", "P1"], "stage": ["Proposal", "Closed Won"],
+                            "changed_at": [ts(2023, 11, 1), ts(2024, 2, 10)],
+                            "close_date": [D(2023, 12, 15), D(2024, 2, 10)]})
+    inputs = F.prepare(frames_from_tables({"opportunities": deals, "stage_history": history}), PERIOD)
+    # On 2024-01-01 (90 days before as_of) both were past due: P1 at Proposal 0.5 × 1000 = 500,
+    # P2 at Negotiation 0.75 × 3000 = 2250 -> 2750 weighted; only P1 (1000) was won since.
+    assert inputs.past_due.deals == 2 and inputs.past_due.factor == pytest.approx(1000 / 2750)
+    # P2 is still past due: 3000 × 0.75 × 1000 / 2750 = 818.18 in the first month.
+    fc = F.project(inputs, inputs.baseline)
+    assert fc["bookings_from_pipeline"][0] == pytest.approx(3000 * 0.75 * 1000 / 2750)
+    assert inputs.pipeline["past_due"].to_list() == [True]
