@@ -16,7 +16,11 @@ currency = frames.settings.currency
 money_axis = axis_format("money", currency)
 
 st.title("Forecast")
-inputs = state.cached(fcast.prepare, filters, period)
+try:
+    inputs = state.cached(fcast.prepare, filters, period)
+except Exception as exc:  # the user gets one sentence, never a traceback
+    st.error(f"The forecast could not be built: {user_message(exc)}")
+    st.stop()
 specs = fcast.slider_specs(inputs.baseline, currency)
 st.caption(f"Bookings and ARR for the four quarters from {format_date(inputs.months[0])}, month by month, "
            f"as known on **{format_date(period.as_of)}**. Every lever starts at its historical value; move one "
@@ -24,9 +28,10 @@ st.caption(f"Bookings and ARR for the four quarters from {format_date(inputs.mon
 with st.expander("How the forecast is built"):
     st.markdown(fcast.__doc__.split("\n\n", 1)[1])
     st.caption(inputs.past_due.note)
-for name, reason in inputs.gaps.items():
-    st.info(f"{fcast.LEVERS[name].label}: no history ({reason}). It starts at 0: set it by hand.",
-            icon=":material/info:")
+if inputs.gaps:
+    missing = "\n".join(f"- **{fcast.LEVERS[name].label}**: {reason.rstrip('.')}."
+                        for name, reason in inputs.gaps.items())
+    st.info(f"These levers have no history, so they start at 0; set them by hand:\n{missing}", icon=":material/info:")
 
 
 def _slider_key(name: str) -> str:
@@ -85,6 +90,12 @@ def _card(column, label: str, value: float, reference: float | None, against: st
         if not change.direction:
             kwargs["delta_arrow"] = "off"
     column.metric(label, format_value(value, "money", currency), help=help_text, **kwargs)
+
+
+# New data or other filters give a new history: the levers start again from it.
+if st.session_state.get("_fc_baseline") not in (None, inputs.baseline):
+    _apply(inputs.baseline)
+st.session_state["_fc_baseline"] = inputs.baseline
 
 
 @st.fragment

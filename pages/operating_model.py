@@ -10,7 +10,11 @@ from ui import auth, components, sidebar, state
 filters, period = sidebar.current()
 frames = state.frames(filters)
 currency = frames.settings.currency
-prefilled = state.cached(om.prefill, filters, period)
+try:
+    prefilled = state.cached(om.prefill, filters, period)
+except Exception as exc:  # the user gets one sentence, never a traceback
+    st.warning(f"The questionnaire could not be prefilled from the data ({user_message(exc)}); answer it by hand.")
+    prefilled = om.Answers()
 
 st.title("Operating model")
 st.caption("Answer a few questions about the company (the data has filled in what it can) and get the RevOps "

@@ -87,3 +87,15 @@ def test_operating_model_page_recommends_one_of_the_four(db):
     assert "Recommended: Center of excellence" in [h.value for h in at.subheader]
     at.button(key="om_save").click().run()
     assert any("Saved assessment #1" in s.value for s in at.success)
+
+
+def test_forecast_levers_restart_from_the_new_history_when_a_filter_changes(db):
+    """A segment filter gives a new history: the sliders move to it rather than keep the old values."""
+    at = _open("pages/forecast.py")
+    before = at.slider(key="fc_win_rate").value
+    segment = at.multiselect(key="segment")
+    segment.set_value([segment.options[0]]).run()
+    assert not at.exception, at.exception
+    after = at.slider(key="fc_win_rate").value
+    assert after != before
+    assert f"History: {after * 100:.1f}%" in [c.value for c in at.caption]
