@@ -50,6 +50,7 @@ def test_report_never_carries_nan():
     assert report["metrics"]["avg_deal_size"]["reason"]
     json.dumps(report, allow_nan=False)
     assert json_value(float("inf")) is None and json_value(D(2024, 1, 2)) == "2024-01-02"
+    assert json_value([1.0, float("nan")]) == [1.0, None]
 
 
 def test_report_tables_hold_stage_conversion_rows():

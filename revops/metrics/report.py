@@ -19,13 +19,17 @@ from revops.period import DEFAULT_WINDOW_DAYS, Period
 
 
 def json_value(value: Any) -> Any:
-    """A cell as JSON allows it: dates as ISO text, NaN and inf as null."""
+    """A cell as JSON allows it: dates as ISO text, NaN and inf as null (also inside list cells)."""
     if isinstance(value, float):
         return value if is_number(value) else None
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
     return value
 
 
