@@ -66,13 +66,15 @@ class Levers(BaseModel):
 
 @dataclass(frozen=True)
 class LeverInfo:
-    """How a lever reads on screen: label, unit, whether more is better, its upper bound."""
+    """How a lever reads on screen: label, unit, whether more is better, its upper bound, its slider's reach."""
 
     label: str
     unit: str
     help: str
     higher_is_better: bool = True
     upper: float | None = None
+    # Whether the slider spans up to the upper bound; small rates (monthly churn) get three times history instead.
+    full_range: bool = True
 
 
 LEVERS: dict[str, LeverInfo] = {
@@ -84,7 +86,8 @@ LEVERS: dict[str, LeverInfo] = {
     "pipeline_created_per_month": LeverInfo("Deals created per month", "count",
                                             "New opportunities opened per month."),
     "gross_churn_rate": LeverInfo("Gross churn (monthly)", "ratio", "Churned + contracted MRR ÷ MRR, per month, "
-                                  "over the trailing 12 months.", higher_is_better=False, upper=1.0),
+                                  "over the trailing 12 months.", higher_is_better=False, upper=1.0,
+                                  full_range=False),
     "expansion_rate": LeverInfo("Expansion (monthly)", "ratio", "Expansion MRR ÷ MRR, per month (the "
                                 "expansion_rate metric ÷ 12)."),
     "lead_response_sla": LeverInfo("Lead response within SLA", "ratio", "Share of leads answered within the "
@@ -148,7 +151,7 @@ def slider_specs(baseline: Levers, currency: str = "USD") -> list[SliderSpec]:
     for name in lever_names(baseline):
         info = LEVERS[name]
         value = float(getattr(baseline, name))
-        if info.upper is not None and name not in ("gross_churn_rate",):
+        if info.upper is not None and info.full_range:
             top = info.upper
         else:
             # Room to explore: three times history, and a floor so a zero history still has a range.
@@ -156,6 +159,7 @@ def slider_specs(baseline: Levers, currency: str = "USD") -> list[SliderSpec]:
             top = max(3 * value, floor)
             top = min(top, info.upper) if info.upper is not None else top
         step = 0.001 if info.unit == "ratio" and top >= 0.2 else _nice_step(top)
+        step = max(step, 1.0) if info.unit == "days" else step
         out.append(SliderSpec(name, info.label, info.unit, info.help, value, 0.0, float(top), step,
                               _slider_format(info.unit, currency)))
     return out
