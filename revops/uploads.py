@@ -66,9 +66,9 @@ def header_signature(headers: list[str]) -> str:
 
 def saved_mapping(con: duckdb.DuckDBPyConnection, headers: list[str]) -> tuple[str, dict[str, str]] | None:
     """(table, mapping) saved for files with exactly these headers, if any."""
-    row = con.execute("SELECT table_name, mapping FROM _mappings WHERE header_signature = ?",
-                      [header_signature(headers)]).fetchone()
-    return (row[0], json.loads(row[1])) if row else None
+    rows = con.execute("SELECT table_name, mapping FROM _mappings WHERE header_signature = ?",
+                       [header_signature(headers)]).fetchall()
+    return (rows[0][0], json.loads(rows[0][1])) if rows else None
 
 
 def save_mapping(con: duckdb.DuckDBPyConnection, headers: list[str], table: str, mapping: dict[str, str]) -> None:
@@ -83,8 +83,8 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
-    row = con.execute(sql, params or []).fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute(sql, params or []).fetchall()  # fetchall: DuckDB 2 wants every result finished
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, extras: pl.DataFrame, *,
@@ -94,45 +94,64 @@ def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
 
     Rows identical to what is stored are left alone; when nothing would change (the same file
     again), nothing is written and the earlier upload of the same file is reported.
+    Undo bookkeeping in _undo_<table>: 'replaced' rows in full, 'inserted' keys; for
+    opportunities the upload's snapshot already lists its keys, so 'unchanged' keys are kept
+    instead of 'inserted' ones (a first load of a million deals writes no undo rows at all).
     """
     names = [c.name for c in columns(table)]
     t = _q(table)
     match = _key_match(table, "t", "c")
+    keys = ", ".join(_q(k) for k in MODELS[table].key)
+    undo = _q(f"_undo_{table}")
     _drop_temp(con)
     con.register("_rv_frame", frame.select(names).to_arrow())
     try:
-        con.execute(f"CREATE TEMP TABLE {_IN} AS {_typed_select(table, '_rv_frame')}")
-    finally:
-        con.unregister("_rv_frame")
-    try:
-        con.execute(f"CREATE TEMP TABLE {_CHANGED} AS SELECT * FROM {_IN} EXCEPT "
-                    f"SELECT t.* FROM {t} t SEMI JOIN {_IN} c ON {match}")
-        changed = _count(con, f"SELECT count(*) FROM {_CHANGED}")
+        incoming = f"({_typed_select(table, '_rv_frame')})"
+        overlap = _count(con, f"SELECT count(*) FROM {incoming} c SEMI JOIN {t} t ON {match}")
+        if overlap:
+            # Only rows whose key is already stored can be unchanged or replace something.
+            con.execute(f"CREATE TEMP TABLE {_IN} AS SELECT * FROM {incoming}")
+            incoming = _IN
+            con.execute(
+                f"CREATE TEMP TABLE {_CHANGED} AS (SELECT * FROM {_IN} c SEMI JOIN {t} t ON {match} "
+                f"EXCEPT SELECT t.* FROM {t} t SEMI JOIN {_IN} c ON {match}) "
+                f"UNION ALL (SELECT * FROM {_IN} c ANTI JOIN {t} t ON {match})")
+            changed_src = _CHANGED
+            changed = _count(con, f"SELECT count(*) FROM {_CHANGED}")
+        else:
+            changed_src, changed = incoming, frame.height
         snapshot_same = True
         if table == "opportunities":
-            cols = ", ".join(_q(n) for n in names)
-            snapshot_same = _count(
-                con, f"SELECT count(*) FROM (SELECT * FROM {_IN} EXCEPT SELECT {cols} FROM _opportunity_snapshots "
-                     f"WHERE snapshot_date = ?)", [as_of]) == 0
-        previous = con.execute(
-            "SELECT max(upload_id) FROM _uploads WHERE sha256 = ? AND table_name = ? AND undone_at IS NULL",
-            [sha256, table]).fetchone()
-        duplicate_of = previous[0] if previous and previous[0] is not None else None
+            snapshot_same = changed == 0 and _count(
+                con, "SELECT count(*) FROM _opportunity_snapshots WHERE snapshot_date = ?", [as_of]) > 0 and _count(
+                con, f"SELECT count(*) FROM (SELECT * FROM {incoming} EXCEPT SELECT {', '.join(map(_q, names))} "
+                     f"FROM _opportunity_snapshots WHERE snapshot_date = ?)", [as_of]) == 0
+        duplicate_of = _count(
+            con, "SELECT max(upload_id) FROM _uploads WHERE sha256 = ? AND table_name = ? AND undone_at IS NULL",
+            [sha256, table]) or None
         if changed == 0 and snapshot_same:
             return Written(None, 0, 0, frame.height, True, duplicate_of, as_of)
         with store.transaction(con):
             upload_id = _count(con, "SELECT coalesce(max(upload_id), 0) + 1 FROM _uploads")
-            con.execute(f"CREATE TEMP TABLE {_OLD} AS SELECT t.* FROM {t} t SEMI JOIN {_CHANGED} c ON {match}")
-            replaced = _count(con, f"SELECT count(*) FROM {_OLD}")
-            keys = ", ".join(_q(k) for k in MODELS[table].key)
-            undo = _q(f"_undo_{table}")
-            con.execute(f"INSERT INTO {undo} SELECT ?, 'replaced', * FROM {_OLD}", [upload_id])
-            con.execute(f"INSERT INTO {undo} (upload_id, action, {keys}) SELECT ?, 'inserted', {keys} "
-                        f"FROM {_CHANGED} t ANTI JOIN {_OLD} c ON {match}", [upload_id])
-            con.execute(f"DELETE FROM {t} USING {_CHANGED} c WHERE {_key_match(table, t, 'c')}")
-            con.execute(f"INSERT INTO {t} SELECT * FROM {_CHANGED}")
-            if table == "opportunities" and not snapshot_same:
-                _write_snapshot(con, upload_id, as_of)
+            replaced = 0
+            if overlap:
+                con.execute(f"CREATE TEMP TABLE {_OLD} AS SELECT t.* FROM {t} t SEMI JOIN {_CHANGED} c ON {match}")
+                replaced = _count(con, f"SELECT count(*) FROM {_OLD}")
+                con.execute(f"INSERT INTO {undo} SELECT ?, 'replaced', * FROM {_OLD}", [upload_id])
+                con.execute(f"DELETE FROM {t} USING {_CHANGED} c WHERE {_key_match(table, t, 'c')}")
+            if table == "opportunities":
+                if overlap:
+                    con.execute(f"INSERT INTO {undo} (upload_id, action, {keys}) SELECT ?, 'unchanged', {keys} "
+                                f"FROM {_IN} t ANTI JOIN {_CHANGED} c ON {match}", [upload_id])
+            elif overlap:
+                con.execute(f"INSERT INTO {undo} (upload_id, action, {keys}) SELECT ?, 'inserted', {keys} "
+                            f"FROM {_CHANGED} t ANTI JOIN {_OLD} c ON {match}", [upload_id])
+            else:
+                con.execute(f"INSERT INTO {undo} (upload_id, action, {keys}) SELECT ?, 'inserted', {keys} "
+                            f"FROM {incoming} t", [upload_id])
+            con.execute(f"INSERT INTO {t} SELECT * FROM {changed_src}")
+            if table == "opportunities":
+                _write_snapshot(con, upload_id, as_of, incoming)
             if extras.height:
                 con.register("_rv_extras", extras.to_arrow())
                 try:
@@ -148,38 +167,51 @@ def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
                 save_mapping(con, remember, table, mapping)
         return Written(upload_id, changed - replaced, replaced, frame.height - changed, False, duplicate_of, as_of)
     finally:
+        con.unregister("_rv_frame")
         _drop_temp(con)
 
 
-def _write_snapshot(con: duckdb.DuckDBPyConnection, upload_id: int, as_of: dt.date) -> None:
+def _write_snapshot(con: duckdb.DuckDBPyConnection, upload_id: int, as_of: dt.date, incoming: str) -> None:
     """This upload's deals as the snapshot of its as-of date (an earlier same-day snapshot row is kept for undo)."""
     cols = ", ".join(_q(c.name) for c in columns("opportunities"))
-    same_day = (f"FROM _opportunity_snapshots WHERE snapshot_date = ? "
-                f"AND opportunity_id IN (SELECT opportunity_id FROM {_IN})")
-    con.execute(f"INSERT INTO _undo_opportunities SELECT ?, 'snapshot:' || upload_id, {cols} {same_day}",
-                [upload_id, as_of])
-    con.execute(f"DELETE {same_day}", [as_of])
-    con.execute(f"INSERT INTO _opportunity_snapshots SELECT ?, ?, * FROM {_IN}", [as_of, upload_id])
+    if _count(con, "SELECT count(*) FROM _opportunity_snapshots WHERE snapshot_date = ?", [as_of]):
+        same_day = (f"FROM _opportunity_snapshots WHERE snapshot_date = ? "
+                    f"AND opportunity_id IN (SELECT opportunity_id FROM {incoming})")
+        con.execute(f"INSERT INTO _undo_opportunities SELECT ?, 'snapshot:' || upload_id, {cols} {same_day}",
+                    [upload_id, as_of])
+        con.execute(f"DELETE {same_day}", [as_of])
+    con.execute(f"INSERT INTO _opportunity_snapshots SELECT ?, ?, * FROM {incoming}", [as_of, upload_id])
+
+
+def _touched(table: str, where: str) -> str:
+    """SQL of (upload_id, key...) rows each upload matching `where` wrote (inserted or replaced)."""
+    if table == "opportunities":
+        # An upload's snapshot lists every deal it carried; the ones it found unchanged are recorded.
+        return (f"SELECT s.upload_id, s.opportunity_id FROM _opportunity_snapshots s WHERE {where.format('s')} "
+                f"AND NOT EXISTS (SELECT 1 FROM _undo_opportunities u WHERE u.upload_id = s.upload_id "
+                f"AND u.action = 'unchanged' AND u.opportunity_id = s.opportunity_id)")
+    keys = ", ".join(f"u.{_q(k)}" for k in MODELS[table].key)
+    return (f"SELECT u.upload_id, {keys} FROM {_q('_undo_' + table)} u WHERE {where.format('u')} "
+            f"AND u.action IN ('replaced', 'inserted')")
 
 
 def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
     """Restore exactly the rows an upload replaced and remove those it inserted, its snapshot and extras."""
-    row = con.execute("SELECT table_name, undone_at, as_of FROM _uploads WHERE upload_id = ?", [upload_id]).fetchone()
-    if row is None:
+    rows = con.execute("SELECT table_name, undone_at, as_of FROM _uploads WHERE upload_id = ?", [upload_id]).fetchall()
+    if not rows:
         raise UserError(f"There is no upload {upload_id}.")
-    table, undone_at, as_of = row
+    table, undone_at, as_of = rows[0]
     if undone_at is not None:
         raise UserError(f"Upload {upload_id} was already undone on {undone_at:%Y-%m-%d %H:%M}.")
     undo = _q(f"_undo_{table}")
+    mine = f"({_touched(table, '{}.upload_id = ' + str(int(upload_id)))})"
+    later_rows = f"({_touched(table, '{}.upload_id > ' + str(int(upload_id)))})"
     later = con.execute(
-        f"SELECT DISTINCT b.upload_id, u.file_name FROM {undo} a JOIN {undo} b ON {_key_match(table, 'a', 'b')} "
-        f"JOIN _uploads u ON u.upload_id = b.upload_id "
-        f"WHERE a.upload_id = ? AND b.upload_id > ? AND u.undone_at IS NULL "
-        f"AND a.action IN ('replaced', 'inserted') AND b.action IN ('replaced', 'inserted') "
+        f"SELECT DISTINCT b.upload_id, u.file_name FROM {mine} a JOIN {later_rows} b ON {_key_match(table, 'a', 'b')} "
+        f"JOIN _uploads u ON u.upload_id = b.upload_id WHERE u.undone_at IS NULL "
         f"UNION SELECT DISTINCT b.upload_id, u.file_name FROM _undo_opportunities b "
         f"JOIN _uploads u ON u.upload_id = b.upload_id WHERE b.action = ? AND u.undone_at IS NULL "
-        f"ORDER BY 1 DESC",
-        [upload_id, upload_id, f"snapshot:{upload_id}"]).fetchall()
+        f"ORDER BY 1 DESC", [f"snapshot:{upload_id}"]).fetchall()
     if later:
         newest, name = later[0]
         raise UserError(
@@ -189,11 +221,9 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
     names = ", ".join(_q(c.name) for c in columns(table))
     keys = ", ".join(_q(k) for k in MODELS[table].key)
     with store.transaction(con):
+        touched = _count(con, f"SELECT count(*) FROM {mine}")
         restored = _count(con, f"SELECT count(*) FROM {undo} WHERE upload_id = ? AND action = 'replaced'", [upload_id])
-        removed = _count(con, f"SELECT count(*) FROM {undo} WHERE upload_id = ? AND action = 'inserted'", [upload_id])
-        con.execute(
-            f"DELETE FROM {t} USING (SELECT DISTINCT {keys} FROM {undo} WHERE upload_id = ? "
-            f"AND action IN ('replaced', 'inserted')) c WHERE {_key_match(table, t, 'c')}", [upload_id])
+        con.execute(f"DELETE FROM {t} USING (SELECT DISTINCT {keys} FROM {mine}) c WHERE {_key_match(table, t, 'c')}")
         con.execute(f"INSERT INTO {t} SELECT {names} FROM {undo} WHERE upload_id = ? AND action = 'replaced'",
                     [upload_id])
         if table == "opportunities":
@@ -204,7 +234,7 @@ def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
         con.execute("DELETE FROM _extras WHERE upload_id = ?", [upload_id])
         con.execute(f"DELETE FROM {undo} WHERE upload_id = ?", [upload_id])
         con.execute("UPDATE _uploads SET undone_at = ? WHERE upload_id = ?", [dt.datetime.now(), upload_id])
-    return Undone(upload_id, table, restored, removed)
+    return Undone(upload_id, table, restored, touched - restored)
 
 
 def list_uploads(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -26,7 +26,7 @@ def _bad(s: pl.Series, values: pl.Series) -> pl.Series:
 
 def text(s: pl.Series) -> Parsed:
     """Plain text: kept as it is (already trimmed; formula-looking text stays plain text)."""
-    return Parsed(s, pl.Series("bad", [False] * s.len(), pl.Boolean), "text")
+    return Parsed(s, pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True).alias("bad"), "text")
 
 
 # ---------------------------------------------------------------------------------------
@@ -55,10 +55,11 @@ def salesforce_ids(s: pl.Series) -> Parsed:
     among them and every 18-character value carries the right checksum, so other systems' keys
     of the same length are left alone.
     """
-    present = s.drop_nulls()
     ok = text(s)
-    if present.len() == 0:
+    lengths = s.str.len_bytes().drop_nulls()
+    if lengths.len() == 0 or not bool(lengths.is_in([15, 18]).all()):
         return ok
+    present = s.drop_nulls()
     shaped = present.str.contains(r"^[A-Za-z0-9]{15}$|^[A-Za-z0-9]{18}$") & present.str.contains(r"[0-9]")
     if not bool(shaped.all()):
         return ok
@@ -85,12 +86,26 @@ _CURRENCY_MARKS = r"[$€£¥₹]"
 _SYMBOL_CODES = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
 
 
+def _plain(s: pl.Series) -> pl.Series | None:
+    """The column as floats when every value is a plain number like 1234.5 or -12 (the fast path)."""
+    values = s.cast(pl.Float64, strict=False)
+    if int(values.null_count()) != int(s.null_count()) or not bool(values.is_finite().all()):
+        return None
+    if bool(s.str.contains(r"[eE]", literal=False).any()):
+        return None  # 1e5 is not how exports write amounts; let the full reader judge it
+    return values
+
+
 def _numbers(s: pl.Series, decimal_comma_hint: bool, *, money: bool) -> tuple[pl.Series, pl.Series, bool, pl.Series]:
     """(absolute value, negative?, decimal comma used?, currency marks found) of number-like strings."""
+    plain = _plain(s)
+    if plain is not None:
+        none = pl.repeat(None, s.len(), dtype=pl.String, eager=True).alias("marks")
+        return plain.abs(), plain < 0, False, none
     t = s.str.strip_chars()
     paren = t.str.contains(r"^\(.*\)$")
     t = pl.select(pl.when(paren).then(t.str.slice(1, t.str.len_chars() - 2)).otherwise(t)).to_series()
-    marks = pl.Series("marks", [None] * s.len(), pl.String)
+    marks = pl.repeat(None, s.len(), dtype=pl.String, eager=True).alias("marks")
     if money:
         t = t.str.replace(r"^[A-Za-z]{1,3}\$", "$")  # US$, CA$, A$
         front = t.str.extract(r"^([A-Za-z]{3})\s*[-−(]?[\d.,]", 1)
@@ -268,7 +283,7 @@ def dates(s: pl.Series, order: DateOrder = "month_first", *, kind: Literal["date
     """Dates/timestamps read with the one format that parses the column; ties decided by `order`."""
     present = int(s.is_not_null().sum())
     if present == 0:
-        empty = pl.Series(s.name, [None] * s.len(), pl.Datetime("us"))
+        empty = pl.repeat(None, s.len(), dtype=pl.Datetime("us"), eager=True).alias(s.name)
         return Parsed(empty.dt.date() if kind == "date" else empty, _bad(s, empty), "a date")
     cands = _candidates(s, present)
     counts = {k: int(v.is_not_null().sum()) for k, v in cands.items()}
@@ -309,7 +324,7 @@ def labels(s: pl.Series, table: dict[str, str]) -> Parsed:
     key = s.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
     mapped = key.replace_strict(table, default=None, return_dtype=pl.String)
     out = pl.select(pl.coalesce(mapped, s).alias(s.name)).to_series()
-    return Parsed(out, pl.Series("bad", [False] * s.len(), pl.Boolean), "text")
+    return Parsed(out, pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True).alias("bad"), "text")
 
 
 def deal_type(s: pl.Series) -> Parsed:

@@ -169,28 +169,29 @@ def _parse_csv(body: bytes | Path, head: bytes, name: str, encoding: str) -> Raw
     else:
         delim, width = _sniff(text_head)
     names = [f"c{i}" for i in range(width)] + [_OVERFLOW]
-    frame = pl.read_csv(
-        body, has_header=False, separator=delim, quote_char='"', skip_lines=skip_lines,
-        schema={n: pl.String for n in names}, missing_columns="insert",
-        truncate_ragged_lines=True, infer_schema=False, raise_if_empty=False,
+    cols = names[:-1]
+    too_many = pl.col(_OVERFLOW).is_not_null() & (pl.col(_OVERFLOW).str.strip_chars() != "")
+    # One streaming pass: split, trim, count quoted line breaks; the untrimmed text is never held whole.
+    frame = (
+        pl.scan_csv(body, has_header=False, separator=delim, quote_char='"', skip_lines=skip_lines,
+                    schema={n: pl.String for n in names}, missing_columns="insert",
+                    truncate_ragged_lines=True, infer_schema=False, raise_if_empty=False)
+        .with_row_index(RECORD, offset=1)
+        .select(
+            pl.col(RECORD).cast(pl.Int64),
+            *_clean(cols),
+            pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols)
+            .cast(pl.Int64).alias(LINE),
+            pl.when(too_many).then(pl.lit(f"the row has more fields than the header's {width}"))
+            .otherwise(pl.lit(None, pl.String)).alias(PROBLEM),
+        )
+        # Physical line of each record: its number plus the line breaks inside quoted fields before it.
+        # (Computed inside the query so every column keeps the same chunks: no copy later.)
+        .with_columns((pl.col(RECORD) + skip_lines + pl.col(LINE).cum_sum() - pl.col(LINE)).alias(LINE))
+        .collect(engine="streaming")
     )
     if frame.height == 0:
         raise UserError(f"The file {name} is empty.")
-    cols = names[:-1]
-    # Physical line of each record: its index, plus line breaks inside quoted fields of earlier records.
-    has_breaks = bool(frame.select(pl.any_horizontal(
-        pl.col(c).str.contains("\n", literal=True) for c in cols)).to_series().any())
-    line = pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + skip_lines
-    if has_breaks:
-        breaks = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols)
-        line = line + breaks.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
-    too_many = pl.col(_OVERFLOW).is_not_null() & (pl.col(_OVERFLOW).str.strip_chars() != "")
-    frame = frame.with_columns(
-        line.alias(LINE),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD),
-        pl.when(too_many).then(pl.lit(f"the row has more fields than the header's {width}"))
-        .otherwise(pl.lit(None, pl.String)).alias(PROBLEM),
-    ).drop(_OVERFLOW)
     raw = _headed(frame, cols, "csv", encoding, delim)
     _flag_short_rows(raw, body, delim, width, skip_lines)
     return raw
@@ -239,12 +240,17 @@ def _flag_short_rows(raw: RawTable, source: bytes | Path, delim: str, width: int
         .otherwise(pl.col(PROBLEM)).alias(PROBLEM))
 
 
+def _clean(cols: list[str]) -> list[pl.Expr]:
+    """Trim every cell; an empty or blank cell becomes null."""
+    return [pl.when(pl.col(c).str.strip_chars().str.len_bytes() > 0).then(pl.col(c).str.strip_chars()).alias(c)
+            for c in cols]
+
+
 def _headed(frame: pl.DataFrame, cols: list[str], kind: str, encoding: str, delim: str | None) -> RawTable:
     """First record -> headers; values trimmed (empty -> null); blank rows and report footers dropped."""
-    headers = _dedupe([(v or "").replace("\ufeff", "").strip() for v in frame.row(0)[: len(cols)]])
+    first = frame.head(1).select(cols).row(0)
+    headers = _dedupe([(v or "").replace("\ufeff", "").strip() for v in first])
     body = frame.slice(1).rename(dict(zip(cols, headers)))
-    body = body.with_columns(pl.col(h).str.strip_chars() for h in headers)
-    body = body.with_columns(pl.when(pl.col(h) == "").then(None).otherwise(pl.col(h)).alias(h) for h in headers)
     raw = RawTable(headers=headers, frame=body, file_kind=kind, encoding=encoding, delimiter=delim)
     _drop_footer(raw)
     blank = pl.all_horizontal(pl.col(h).is_null() for h in headers) & pl.col(PROBLEM).is_null()
@@ -317,6 +323,7 @@ def _read_xlsx(source: bytes | Path, name: str) -> RawTable:
         raise UserError(f"The file {name} is empty.")
     cols = [f"c{i}" for i in range(frame.width)]
     frame = frame.rename(dict(zip(frame.columns, cols))).with_columns(pl.col(c).cast(pl.String) for c in cols)
+    frame = frame.with_columns(_clean(cols))
     frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(LINE),
                                pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD),
                                pl.lit(None, pl.String).alias(PROBLEM))

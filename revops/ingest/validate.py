@@ -59,18 +59,21 @@ def _parse(spec: ColumnSpec, table: str, s: pl.Series, settings: Settings, comma
     return parse.number(s, comma)
 
 
-def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reason: pl.Series | str) -> pl.DataFrame:
-    """Long-form reject rows where mask is true."""
-    frame = pl.DataFrame({"line": lines, "mask": mask.fill_null(False),
-                          "reason": reason if isinstance(reason, pl.Series) else pl.repeat(reason, lines.len(), eager=True)})
-    return frame.filter(pl.col("mask")).select(
-        "line", pl.lit(column).alias("column"), pl.lit(problem).alias("problem"), pl.col("reason").cast(pl.String))
-
-
-def _quoted(s: pl.Series) -> pl.Series:
-    """Values as quoted in a reason (long ones cut short)."""
-    short = pl.when(s.str.len_chars() > _SHOWN_VALUE).then(s.str.slice(0, _SHOWN_VALUE) + "…").otherwise(s)
-    return pl.select(pl.format("“{}”", short)).to_series()
+def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reason: str,
+             values: pl.Series | None = None) -> pl.DataFrame:
+    """Long-form reject rows where mask is true; `{}` in reason is replaced by the row's value, quoted."""
+    mask = mask.fill_null(False)
+    if not bool(mask.any()):
+        return pl.DataFrame(schema=REJECT_SCHEMA)
+    frame = pl.DataFrame({"line": lines.filter(mask)})
+    if values is not None:
+        v = values.filter(mask)
+        short = pl.when(v.str.len_chars() > _SHOWN_VALUE).then(v.str.slice(0, _SHOWN_VALUE) + "…").otherwise(v)
+        text = pl.format(reason.replace("{}", "“{}”"), short)
+    else:
+        text = pl.lit(reason)
+    return frame.select("line", pl.lit(column).alias("column"), pl.lit(problem).alias("problem"),
+                        text.cast(pl.String).alias("reason"))
 
 
 def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings) -> Checked:
@@ -86,20 +89,20 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     for spec in columns(table):
         src = source_of.get(spec.name)
         if src is None:
-            out[spec.name] = pl.Series(spec.name, [None] * frame.height, polars_type(spec))
+            out[spec.name] = pl.repeat(None, frame.height, dtype=polars_type(spec), eager=True).alias(spec.name)
             continue
         parsed = _parse(spec, table, frame[src], settings, comma)
         out[spec.name] = parsed.values.cast(polars_type(spec)).alias(spec.name)
         if parsed.note:
             notices.append(f"{src}: {parsed.note}.")
         rejects.append(_reasons(lines, parsed.bad, src, f"not {parsed.expected}",
-                                _quoted(frame[src]) + f" is not {parsed.expected}"))
+                                f"{{}} is not {parsed.expected}", frame[src]))
 
     if ARR in source_of:  # an annual amount stands in for a missing monthly one
         src = source_of[ARR]
         annual = parse.money(frame[src], comma, settings.currency)
         rejects.append(_reasons(lines, annual.bad, src, f"not {annual.expected}",
-                                _quoted(frame[src]) + f" is not {annual.expected}"))
+                                f"{{}} is not {annual.expected}", frame[src]))
         out["mrr"] = pl.select(pl.coalesce(out["mrr"], (annual.values / 12).round(2)).alias("mrr")).to_series()
         if "mrr" not in source_of:
             source_of["mrr"] = src
@@ -117,8 +120,8 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
         other = code.is_not_null() & (code != settings.currency.upper())
         rejects.append(_reasons(
             lines, other, src, "currency differs from the workspace's",
-            pl.select(pl.format(f"the amount is in {{}}, not the workspace currency {settings.currency} "
-                                f"(no exchange rates are loaded)", code)).to_series()))
+            f"the amount is in {{}}, not the workspace currency {settings.currency} (no exchange rates are loaded)",
+            code))
         if bool(other.any()):
             bad_lines = lines.filter(other).head(5).to_list()
             notices.append(f"{int(other.sum())} row(s) are in another currency than {settings.currency} "
@@ -132,9 +135,11 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     long = pl.concat([r for r in rejects if r.height] or [pl.DataFrame(schema=REJECT_SCHEMA)], how="vertical")
     if bool(ragged.any()):
         long = long.filter(~pl.col("line").is_in(lines.filter(ragged).implode()))
-        long = pl.concat([_reasons(lines, ragged, "", "wrong number of fields", frame[PROBLEM]), long])
+        long = pl.concat([_reasons(lines, ragged, "", "wrong number of fields", "{}", frame[PROBLEM])
+                          .with_columns(pl.col("reason").str.strip_chars("“”")), long])
     bad_lines = long["line"].unique()
-    accepted = typed.filter(~pl.col(LINE).is_in(bad_lines.implode()))
+    # Filtering copies every column: only do it when some row was rejected.
+    accepted = typed.filter(~pl.col(LINE).is_in(bad_lines.implode())) if bad_lines.len() else typed
     accepted, dupes = _dedupe(accepted, table, mapping)
     long = pl.concat([long, dupes]).sort("line", maintain_order=True)
 
@@ -162,6 +167,8 @@ def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[s
 def _dedupe(accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the last row of each key; the earlier ones are rejected naming the line that wins."""
     keys = list(MODELS[table].key)
+    if not bool(accepted.select(keys).is_duplicated().any()):
+        return accepted, pl.DataFrame(schema=REJECT_SCHEMA)
     last = pl.col(LINE).last().over(keys)
     marked = accepted.with_columns(last.alias("_last"))
     dup = marked.filter(pl.col(LINE) != pl.col("_last"))
@@ -170,8 +177,7 @@ def _dedupe(accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> tupl
     rejects = dup.select(
         pl.col(LINE).alias("line"), pl.lit(label).alias("column"), pl.lit("duplicate key").alias("problem"),
         pl.format("duplicate key of line {}", pl.col("_last")).alias("reason"))
-    kept = marked.filter(pl.col(LINE) == pl.col("_last")).drop("_last") if dup.height else accepted
-    return kept, rejects
+    return marked.filter(pl.col(LINE) == pl.col("_last")).drop("_last"), rejects
 
 
 def _extras(frame: pl.DataFrame, accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> pl.DataFrame:

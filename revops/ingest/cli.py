@@ -1,0 +1,82 @@
+"""python -m revops ingest / uploads / undo."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from pathlib import Path
+
+from revops import store
+from revops.errors import UserError
+from revops.ingest.load import load, preview, undo, upload_log
+
+
+def parse_maps(pairs: list[str]) -> dict[str, str]:
+    """--map SOURCE=column pairs (the source header exactly as in the file; the last '=' splits)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        src, sep, dst = pair.rpartition("=")
+        if not sep or not src:
+            raise UserError(f"--map expects SOURCE=column, got “{pair}”.")
+        out[src] = dst.strip()
+    return out
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+def cli_ingest(args: argparse.Namespace) -> int:
+    """Preview and load a file; print the upload id, counts and the reasons rows were rejected."""
+    path = Path(args.file)
+    if not path.exists():
+        raise UserError(f"The file {path} does not exist.")
+    with store.connect(args.db) as con:
+        pv = preview(path, path.name, args.table, parse_maps(args.map) or None, db=con)
+        for note in pv.notices:
+            print(f"note: {note}")
+        if args.rejects and pv.rows_rejected:
+            Path(args.rejects).write_bytes(pv.rejects_csv())
+            print(f"rejected rows written to {args.rejects}")
+        result = load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
+    print(result.summary())
+    for row in pv.reasons().iter_rows(named=True):
+        col = f"{row['column']}: " if row["column"] else ""
+        print(f"  rejected {row['rows']}: {col}{row['problem']} (lines {row['lines']})")
+    return 0
+
+
+def cli_uploads(args: argparse.Namespace) -> int:
+    """Print the upload log (a table, or JSON objects with --json)."""
+    log = upload_log(args.db)
+    rows = [
+        {"upload_id": r["upload_id"], "table": r["table_name"], "file": r["file_name"], "sha256": r["sha256"],
+         "rows_read": r["rows_read"], "rows_loaded": r["rows_loaded"], "rows_rejected": r["rows_rejected"],
+         "rows_inserted": r["rows_inserted"], "rows_replaced": r["rows_replaced"], "user": r["user_name"],
+         "at": r["uploaded_at"].isoformat(timespec="seconds") if r["uploaded_at"] else None,
+         "as_of": r["as_of"].isoformat() if r["as_of"] else None,
+         "undone_at": r["undone_at"].isoformat(timespec="seconds") if r["undone_at"] else None}
+        for r in log.iter_rows(named=True)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No uploads yet.")
+        return 0
+    for r in rows:
+        state = f"  undone {r['undone_at']}" if r["undone_at"] else ""
+        print(f"{r['upload_id']:>5}  {r['at']}  {r['table']:<14} {r['file']}  loaded {r['rows_loaded']}, "
+              f"rejected {r['rows_rejected']}  by {r['user']}{state}")
+    return 0
+
+
+def cli_undo(args: argparse.Namespace) -> int:
+    """Undo one upload."""
+    done = undo(args.db, args.upload_id)
+    print(f"Undid upload {done.upload_id} ({done.table}): restored {done.rows_restored} rows it had replaced, "
+          f"removed {done.rows_removed} rows it had added.")
+    return 0
