@@ -18,6 +18,7 @@ from revops.demo.leads import leads_frame, make_leads, touches_frame
 from revops.demo.plan import spend_frame, targets_frame
 from revops.demo.snapshots import snapshot_dates, snapshots_frame
 from revops.errors import UserError
+from revops.schema import TABLES
 
 MIN_SCALE = 50
 ACCOUNTS_PER_DEAL = 0.2
@@ -36,20 +37,23 @@ def generate(seed: int = 7, scale: int = 5000,
     leads = make_leads(rng_for(seed, 4), LEADS_PER_DEAL * scale, deals, accounts, team, clock)
     customers = customer_facts(rng_for(seed, 5), deals, accounts, clock)
     subs = subscription_rows(rng_for(seed, 6), deals, accounts, customers, clock)
-    tables: dict[str, pl.DataFrame] = {}
-    tables["opportunities"] = opportunities_frame(deals, accounts, team, clock)
-    tables["stage_history"] = stage_history_frame(deals, clock)
-    tables["leads"] = leads_frame(leads, team, clock)
-    tables["touches"] = touches_frame(rng_for(seed, 7), leads, clock)
-    tables["subscriptions"] = subscriptions_frame(subs, clock)
-    tables["lifecycle"] = lifecycle_frame(rng_for(seed, 8), accounts, customers, clock)
-    tables["usage"] = usage_frame(rng_for(seed, 9), subs, accounts, customers, clock)
-    tables["spend"] = spend_frame(rng_for(seed, 10), deals, clock)
-    tables["targets"] = targets_frame(rng_for(seed, 11), deals, clock)
     created = first_seen(rng_for(seed, 12), accounts.n,
                          [(deals.draws.account, deals.draws.created), (leads.account, leads.created)], clock)
-    tables["accounts"] = accounts_frame(accounts, team, created, clock)
-    snapshots = snapshots_frame(tables["opportunities"], tables["stage_history"], snapshot_dates(clock.today))
+    made: dict[str, pl.DataFrame] = {
+        "accounts": accounts_frame(accounts, team, created, clock),
+        "opportunities": opportunities_frame(deals, accounts, team, clock),
+        "stage_history": stage_history_frame(deals, clock),
+        "spend": spend_frame(rng_for(seed, 10), deals, clock),
+        "targets": targets_frame(rng_for(seed, 11), deals, clock),
+    }
+    del deals  # its (deals x slots) matrices are the largest thing held at scale
+    made["leads"] = leads_frame(leads, team, clock)
+    made["touches"] = touches_frame(rng_for(seed, 7), leads, clock)
+    made["subscriptions"] = subscriptions_frame(subs, clock)
+    made["lifecycle"] = lifecycle_frame(rng_for(seed, 8), accounts, customers, clock)
+    made["usage"] = usage_frame(rng_for(seed, 9), subs, accounts, customers, clock)
+    snapshots = snapshots_frame(made["opportunities"], made["stage_history"], snapshot_dates(clock.today))
+    tables = {name: made[name] for name in TABLES}
     return tables, snapshots
 
 

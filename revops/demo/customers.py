@@ -132,7 +132,7 @@ def lifecycle_frame(rng: np.random.Generator, accounts: Accounts, cust: Customer
     won = cust.won_at[who]
     kickoff_hours = rng.lognormal(np.log(np.array([24.0, 32.0, 52.0])[seg]), 0.7)
     kickoff = np.where(rng.random(n) < 0.05, np.nan, won + kickoff_hours / 24.0)
-    value_days = rng.gamma(3.0, np.array([6.0, 8.5, 13.0])[seg] / 1.0)
+    value_days = rng.gamma(3.0, np.array([6.0, 8.5, 13.0])[seg])
     first_value = np.where(rng.random(n) < 0.06, np.nan, np.where(np.isnan(kickoff), won + 2.0, kickoff) + value_days)
     gone = ~cust.active[who]
     today = clock.horizon - 1
@@ -172,10 +172,7 @@ def lifecycle_frame(rng: np.random.Generator, accounts: Accounts, cust: Customer
 
 def usage_frame(rng: np.random.Generator, subscriptions: pl.DataFrame, accounts: Accounts, cust: Customers,
                 clock: Clock) -> pl.DataFrame:
-    """Weekly usage per active account and adopted feature over the last USAGE_WEEKS weeks.
-
-    `subscriptions` are the rows of subscription_rows (day offsets).
-    """
+    """Weekly usage per active account and adopted feature over the last USAGE_WEEKS weeks (subscription_rows in)."""
     today = clock.today
     monday = today.toordinal() - today.weekday()
     week_days = np.array([monday - 7 * k for k in range(USAGE_WEEKS)][::-1]) - clock.start.toordinal()
@@ -195,7 +192,8 @@ def usage_frame(rng: np.random.Generator, subscriptions: pl.DataFrame, accounts:
     fade = np.where(cust.declining[acc], np.clip(0.35 + 0.065 * weeks_left, 0.35, 1.0), 1.0)
     # Customers who left were fading for a couple of months before they went.
     weeks_to_churn = (cust.churn_at[acc] - active["week_day"].to_numpy()) / 7.0
-    fade = np.minimum(fade, np.where(np.isnan(weeks_to_churn), 1.0, np.clip(0.3 + 0.08 * weeks_to_churn, 0.3, 1.0)))
+    before_churn = np.nan_to_num(weeks_to_churn, nan=-1.0) >= 0
+    fade = np.minimum(fade, np.where(before_churn, np.clip(0.3 + 0.08 * weeks_to_churn, 0.3, 1.0), 1.0))
     trend = (1.0 + 0.004 * week) * fade
     row_acc = np.repeat(acc, len(FEATURES))
     row_week = np.repeat(np.arange(pairs), len(FEATURES))

@@ -33,8 +33,12 @@ SOURCE_MIX = np.array([
 SOURCE_WIN = np.array([0.80, 1.05, 1.25, 1.00, 0.75, 1.40, 1.15])
 # Win rate by type (rows) and segment (columns).
 WIN_RATE = np.array([[0.26, 0.21, 0.17], [0.42, 0.40, 0.38], [0.86, 0.83, 0.80]])
-# Where lost deals drop out: early stages lose the most.
-LOSS_STAGE_MIX = np.array([0.24, 0.28, 0.20, 0.17, 0.11])
+# Where lost deals drop out, by type: new business dies early, a lost renewal late in negotiation.
+LOSS_STAGE_MIX = np.array([
+    [0.55, 0.22, 0.10, 0.08, 0.05],
+    [0.25, 0.25, 0.20, 0.18, 0.12],
+    [0.05, 0.10, 0.15, 0.30, 0.40],
+])
 # Mean days spent in each open stage, per segment: enterprise cycles are five times longer.
 STAGE_DAYS = np.array([[4.0, 5.0, 6.0, 7.0, 6.0], [8.0, 12.0, 15.0, 16.0, 13.0], [15.0, 24.0, 30.0, 34.0, 28.0]])
 TYPE_PACE = np.array([1.0, 0.7, 1.0])
@@ -77,7 +81,7 @@ class DealDraws:
     owner: np.ndarray
     source: np.ndarray
     u_win: np.ndarray
-    loss_stage: np.ndarray
+    u_loss: np.ndarray
     u_type: np.ndarray
     u_stall: np.ndarray
     stall_mult: np.ndarray
@@ -176,7 +180,7 @@ def _draw(rng: np.random.Generator, n: int, accounts: Accounts, team: Team, cloc
 
     return DealDraws(
         created=created, account=account, owner=owner, source=source,
-        u_win=u(), loss_stage=np.searchsorted(LOSS_STAGE_MIX.cumsum(), u(), side="right").clip(0, 4),
+        u_win=u(), u_loss=u(),
         u_type=u(), u_stall=u(), stall_mult=rng.uniform(4.0, 12.0, n).astype(np.float32),
         u_push=u(), push_back=rng.integers(0, 5, n).astype(np.float32),
         u_optimism=u(), u_prob=u(), prob_adjust=rng.choice(np.array([-0.1, 0.0, 0.0, 0.1]), n),
@@ -192,9 +196,14 @@ def _draw(rng: np.random.Generator, n: int, accounts: Accounts, team: Team, cloc
     )
 
 
-def _presence(d: DealDraws, seg: np.ndarray, won: np.ndarray) -> np.ndarray:
+def _reach(d: DealDraws, typ: np.ndarray, won: np.ndarray) -> np.ndarray:
+    """The last open stage each deal enters: Negotiation for wins, the stage it dies in for losses."""
+    lost_in = np.minimum((d.u_loss[:, None] > LOSS_STAGE_MIX.cumsum(axis=1)[typ]).sum(axis=1), 4)
+    return np.where(won, 4, lost_in)
+
+
+def _presence(d: DealDraws, seg: np.ndarray, won: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """Which slots each deal's path goes through (before cutting at today)."""
-    reach = np.where(won, 4, d.loss_stage)
     present = np.zeros((d.n, SLOTS), dtype=bool)
     entered = np.zeros((d.n, 5), dtype=bool)
     entered[:, 0] = True
@@ -225,8 +234,8 @@ def business_hours(time: np.ndarray) -> np.ndarray:
 def _paths(d: DealDraws, seg: np.ndarray, typ: np.ndarray, won: np.ndarray, clock: Clock) -> Paths:
     """Event times, stages, amounts, expected close dates and forecast categories of every slot."""
     n = d.n
-    present = _presence(d, seg, won)
-    reach = np.where(won, 4, d.loss_stage)
+    reach = _reach(d, typ, won)
+    present = _presence(d, seg, won, reach)
     # Renewals open about a quarter ahead of the contract end whatever the segment.
     days = np.where((typ == 2)[:, None], RENEWAL_DAYS[None, :], STAGE_DAYS[seg] * TYPE_PACE[typ][:, None])
     # Mean wait before each slot: entering stage k follows time in stage k-1; updates come mid-stage.
@@ -325,6 +334,7 @@ def opportunity_ids(n: int) -> pl.Series:
 
 
 def _at(matrix: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """Each row's value in its given column."""
     return np.take_along_axis(matrix, slot[:, None], axis=1)[:, 0]
 
 
@@ -333,7 +343,7 @@ def opportunities_frame(deals: Deals, accounts: Accounts, team: Team, clock: Clo
     d, p = deals.draws, deals.paths
     state = deals.state
     lost = state == LOST
-    late = d.loss_stage >= 3
+    late = _reach(d, deals.type, deals.won) >= 3
     reason_early = np.searchsorted(LOST_EARLY_MIX.cumsum(), d.u_lost_reason, side="right").clip(0, 7)
     reason_late = np.searchsorted(LOST_LATE_MIX.cumsum(), d.u_lost_reason, side="right").clip(0, 7)
     reason = np.where(lost, np.where(late, reason_late, reason_early), -1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from revops.demo.accounts import SEGMENTS
+from revops.demo.accounts import SEGMENTS, label
 from revops.demo.clock import ANNUAL_GROWTH, Clock
-from revops.demo.deals import Deals
+from revops.demo.deals import WON, Deals
 
-# Spend as a multiple of new-business bookings: with an 80 % margin, a payback near 19 months.
+# Spend as a multiple of new-business bookings: with an 80 % margin, a CAC payback of about two years.
 SPEND_TO_NEW_BOOKINGS = 1.3
 MARKETING_SHARE = 0.45
 MARKETING = ("paid_search", "paid_social", "events", "content", "partner", "webinar")
@@ -18,6 +18,7 @@ SALES_MIX = np.array([0.62, 0.25, 0.13])
 # Events cluster in spring and autumn conference seasons; summer and December are quiet.
 EVENT_SEASON = np.array([0.8, 1.0, 1.5, 1.1, 1.0, 1.3, 0.4, 0.4, 1.2, 1.6, 1.1, 0.6])
 TARGET_STRETCH = (1.1, 1.3)
+TARGET_ROUNDING = 1_000.0
 
 
 def _month_index(clock: Clock, days: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ def spend_frame(rng: np.random.Generator, deals: Deals, clock: Clock) -> pl.Data
     last = int(_month_index(clock, np.array([clock.horizon - 1]))[0])
     months = np.arange(last + 1)
     first_day = np.datetime64(clock.start, "M") + months.astype("timedelta64[M]")
-    new_won = (deals.state == 5) & (deals.type == 0)
+    new_won = (deals.state == WON) & (deals.type == 0)
     year_start = clock.horizon - 365.0
     recent = new_won & (deals.close_time >= year_start)
     bookings = float(deals.amount[recent].sum())
@@ -56,35 +57,30 @@ def spend_frame(rng: np.random.Generator, deals: Deals, clock: Clock) -> pl.Data
 
 def targets_frame(rng: np.random.Generator, deals: Deals, clock: Clock) -> pl.DataFrame:
     """Quarterly bookings targets per segment (and their sum company-wide), a stretch over what closes."""
-    planned = deals.paths.planned_close
     won = deals.won
-    quarter_end = clock.quarter_end(planned[won])
-    frame = pl.DataFrame({"quarter_end": quarter_end, "segment": deals.segment[won], "amount": deals.amount[won]})
     # Every quarter from the history's first through the next one, even those nothing closes in.
     last_end = clock.quarter_end(np.array([clock.horizon + 92.0]))[0]
     ends = np.unique(clock.quarter_end(np.arange(0.0, last_end + 1.0, 28.0)))
-    grid = pl.DataFrame({"quarter_end": np.repeat(ends, 3), "segment": np.tile(np.arange(3), ends.size)})
-    booked = (grid.join(frame.group_by("quarter_end", "segment").agg(pl.col("amount").sum()),
-                        on=["quarter_end", "segment"], how="left")
-              .with_columns(pl.col("amount").fill_null(0.0)).sort("segment", "quarter_end"))
+    quarter = np.searchsorted(ends, clock.quarter_end(deals.paths.planned_close[won]))
+    inside = quarter < ends.size
+    # numpy sums run in a fixed order, so the targets are the same to the cent on every run.
+    booked = np.bincount(quarter[inside] * 3 + deals.segment[won][inside], weights=deals.amount[won][inside],
+                         minlength=ends.size * 3).reshape(ends.size, 3)
     # Deals closing after today are only partly created yet: plan those quarters on last year's growth too.
-    today = clock.horizon - 1.0
-    growth = float(np.exp(ANNUAL_GROWTH))
-    basis = (pl.when(pl.col("quarter_end") >= today)
-             .then(pl.max_horizontal("amount", pl.col("amount").shift(4).over("segment").fill_null(0.0) * growth))
-             .otherwise(pl.col("amount")))
-    stretch = rng.uniform(*TARGET_STRETCH, booked.height)
-    rounding = 1_000.0
-    per_segment = (booked.with_columns((basis * stretch / rounding).round(0).mul(rounding).alias("target_amount"))
-                   .filter(pl.col("target_amount") > 0))
-    company = per_segment.group_by("quarter_end").agg(pl.col("target_amount").sum()).with_columns(
-        pl.lit(None, dtype=pl.Int64).alias("segment"))
-    both = pl.concat([company.select("quarter_end", "segment", "target_amount"),
-                      per_segment.select("quarter_end", "segment", "target_amount")])
-    return both.select(
+    year_ago = np.vstack([np.zeros((4, 3)), booked[:-4]])
+    future = (ends >= clock.horizon - 1.0)[:, None]
+    basis = np.where(future, np.maximum(booked, year_ago * np.exp(ANNUAL_GROWTH)), booked)
+    per_segment = np.round(basis * rng.uniform(*TARGET_STRETCH, basis.shape) / TARGET_ROUNDING) * TARGET_ROUNDING
+    amounts = np.hstack([per_segment.sum(axis=1, keepdims=True), per_segment])  # column 0: company-wide
+    frame = pl.DataFrame({
+        "quarter_end": np.repeat(ends, 4),
+        "segment": np.tile(np.arange(-1, 3), ends.size),
+        "target_amount": amounts.ravel(),
+    }).filter(pl.col("target_amount") > 0)
+    return frame.select(
         clock.date_expr("quarter_end").dt.month_start().dt.offset_by("-2mo").alias("period_start"),
         clock.date_expr("quarter_end").alias("period_end"),
         "target_amount",
-        pl.col("segment").replace_strict([0, 1, 2], list(SEGMENTS), default=None, return_dtype=pl.String),
+        label("segment", SEGMENTS).alias("segment"),
         pl.lit(None, dtype=pl.String).alias("owner"),
-    ).sort("period_start", pl.col("segment").fill_null(""))
+    )
