@@ -62,6 +62,115 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used by another process" in text
 
 
+class _Shared:
+    """This process's one DuckDB instance of a file, and how many connections of it are open."""
+
+    def __init__(self, base: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.base, self.read_only, self.users = base, read_only, 0
+
+
+# DuckDB must see a file through one instance per process: two threads racing to open and close it can
+# otherwise attach it twice ("Unique file handle conflict") and read past each other's transactions.
+# Connections are cursors of one shared instance, closed with the last user so that no idle process
+# keeps the file locked between page runs.
+_OPEN_LOCK = threading.Lock()
+_SHARED: dict[str, _Shared] = {}
+
+
+class _CommitGate:
+    """Statements of this process stay out of the file while one of its writers commits.
+
+    DuckDB 2.0 can show a statement that scans a table while a large append commits some of the new
+    rows and not the rest (seen about once in 10,000 reads); across processes the file lock already
+    keeps readers out, so only threads of this process need the gate.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open: dict[int, int] = {}  # thread -> connections it has open
+        self._committer: int | None = None
+
+    def enter(self) -> None:
+        """A connection opens: wait while another thread commits."""
+        me = threading.get_ident()
+        with self._cond:
+            self._cond.wait_for(lambda: self._committer in (None, me))
+            self._open[me] = self._open.get(me, 0) + 1
+
+    def leave(self) -> None:
+        """A connection closes."""
+        me = threading.get_ident()
+        with self._cond:
+            left = self._open.get(me, 1) - 1
+            if left:
+                self._open[me] = left
+            else:
+                self._open.pop(me, None)
+            self._cond.notify_all()
+
+    @contextmanager
+    def parked(self) -> Iterator[None]:
+        """Step aside while waiting for the write lock: the writer ahead must not wait for a waiting thread."""
+        me = threading.get_ident()
+        with self._cond:
+            held = self._open.pop(me, 0)
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._cond.wait_for(lambda: self._committer in (None, me))
+                if held:
+                    self._open[me] = held
+
+    @contextmanager
+    def exclusive(self, timeout: float) -> Iterator[None]:
+        """Hold every other thread's statements off (new ones wait, running ones finish) for a commit."""
+        me = threading.get_ident()
+        with self._cond:
+            self._committer = me
+            if not self._cond.wait_for(lambda: all(t == me for t in self._open), timeout):
+                self._committer = None
+                self._cond.notify_all()
+                raise StoreBusy("The database is busy: other pages are still reading it. Try again in a moment.")
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._committer = None
+                self._cond.notify_all()
+
+
+_GATE = _CommitGate()
+
+
+class _WritersWait(duckdb.IOException):
+    """This process has the file open read-only; a writer waits for those readers like for a lock."""
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    key = str(path.resolve())
+    with _OPEN_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = _Shared(duckdb.connect(str(path), read_only=read_only), read_only)
+        elif shared.read_only and not read_only:
+            raise _WritersWait("lock: the file is open read-only in this process")
+        shared.users += 1
+        return shared.base.cursor()
+
+
+def _close(path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    key = str(path.resolve())
+    with _OPEN_LOCK:
+        con.close()
+        shared = _SHARED[key]
+        shared.users -= 1
+        if shared.users == 0:
+            shared.base.close()
+            del _SHARED[key]
+
+
 @contextmanager
 def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
             wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -74,7 +183,7 @@ def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = _open(path, read_only)
             break
         except duckdb.Error as exc:  # DuckDB raises IOException for a lock held by another process
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
@@ -85,25 +194,30 @@ def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+    _GATE.enter()
     try:
         if not read_only:
             ensure_schema(con)
         yield con
     finally:
-        con.close()
+        _close(path, con)
+        _GATE.leave()
 
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """All of the block or none of it; bumps the data version when it commits."""
-    if not _WRITE_LOCK.acquire(timeout=lock_wait_seconds()):
+    with _GATE.parked():
+        locked = _WRITE_LOCK.acquire(timeout=lock_wait_seconds())
+    if not locked:
         raise StoreBusy("The database is busy: another upload is still running. Try again in a moment.")
     try:
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
             bump_version(con)
-            con.execute("COMMIT")
+            with _GATE.exclusive(lock_wait_seconds()):
+                con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
