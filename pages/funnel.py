@@ -2,13 +2,14 @@
 import streamlit as st
 
 from revops import charts, funnel
-from revops.format import describe_filters, describe_period, format_value
+from revops.format import describe_filters, format_date, format_value
 from ui import components, sidebar, state
 
 filters, period = sidebar.current()
 
 st.title("Funnel", anchor=False)
-st.caption(f"{describe_period(period)} · {describe_filters(filters)} · cohort: records created in the window")
+st.caption(f"As of **{format_date(period.as_of)}** · cohort: records created {format_date(period.start)} – "
+           f"{format_date(period.end)} · {describe_filters(filters)}")
 
 kind = st.segmented_control("Funnel", list(funnel.FUNNEL_KINDS), format_func=funnel.FUNNEL_KINDS.get,
                             default="opportunity", key="funnel_kind", label_visibility="collapsed") or "opportunity"
@@ -23,7 +24,7 @@ if not table["entered"].max():
             "Widen the window or clear a filter in the sidebar.", icon=":material/info:")
     st.stop()
 
-first, last = table.row(0, named=True), table.row(table.height - 1, named=True)
+first, last = table.row(0, named=True), table.row(-1, named=True)
 bottleneck = funnel.find_bottleneck(table, unit=unit)
 cards = st.columns(4)
 cards[0].metric(f"Cohort ({first['stage']})", format_value(first["entered"], "count"), border=True,
@@ -54,14 +55,12 @@ COLUMNS = {
 }
 ORDER = ["stage", "entered", "converted", "rate", "cumulative_rate", "median_days", "p90_days", "timed"]
 
-left, right = st.columns([2, 3], gap="large")
-with left:
-    st.plotly_chart(charts.funnel_chart(table, unit=unit, title=f"{name}: {unit} created in the window"),
-                    key="funnel_chart", config={"displayModeBar": False})
-with right:
-    st.markdown("**Conversion and time in stage**")
-    st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=ORDER, key="funnel_table")
-    components.download_csv(table, file_name=f"funnel_{kind}_{period.as_of.isoformat()}.csv", key="funnel_csv")
+st.plotly_chart(charts.funnel_chart(table, unit=unit, title=f"{name}: {unit} created in the window"),
+                key="funnel_chart", config={"displayModeBar": False})
+st.markdown("**Conversion and time in stage**")
+st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=ORDER, key="funnel_table",
+             placeholder="—")
+components.download_csv(table, file_name=f"funnel_{kind}_{period.as_of.isoformat()}.csv", key="funnel_csv")
 
 st.subheader("By cohort", anchor=False)
 st.caption("Each row is the month the records were created; younger cohorts have had less time to convert.")
@@ -79,7 +78,7 @@ split = state.cached(funnel.funnel_table, filters, period, kind, by)
 st.plotly_chart(charts.heatmap(funnel.heatmap_cells(split, "rate"), x="stage", y=by, z="rate",
                                title=f"Conversion to the next stage by {by}"),
                 key="funnel_by_heatmap", config={"displayModeBar": False})
-st.dataframe(split, hide_index=True, key="funnel_by_table", column_order=[by, *ORDER],
+st.dataframe(split, hide_index=True, key="funnel_by_table", column_order=[by, *ORDER], placeholder="—",
              column_config={by: st.column_config.TextColumn(by.capitalize()), **COLUMNS})
 components.download_csv(split, file_name=f"funnel_{kind}_by_{by}_{period.as_of.isoformat()}.csv",
                         key="funnel_by_csv")

@@ -1,4 +1,5 @@
 """Pipeline review: the weekly meeting's page — waterfall, slipped, stalled and past-due deals, roll-up, owners."""
+import polars as pl
 import streamlit as st
 
 from revops import charts, pipeline_review as review
@@ -20,13 +21,20 @@ def money_columns(*names: str) -> dict:
                                              format=f"{currency_symbol(currency)}%,.0f") for n in names}
 
 
-def deal_table(frame, key: str, file_name: str, empty: str, **config) -> None:
+def date_columns(frame: pl.DataFrame) -> dict:
+    """Dates and timestamps shown as a leader reads them (no midnight times)."""
+    return {name: st.column_config.DateColumn(format="D MMM YYYY") if dtype == pl.Date
+            else st.column_config.DatetimeColumn(format="D MMM YYYY, HH:mm")
+            for name, dtype in frame.schema.items() if dtype == pl.Date or isinstance(dtype, pl.Datetime)}
+
+
+def deal_table(frame: pl.DataFrame, key: str, file_name: str, empty: str, **config) -> None:
     """A list of deals with formatted money and its CSV download, or a sentence when there is none."""
     if frame.height == 0:
         st.success(empty, icon=":material/check_circle:")
         return
-    st.dataframe(frame, hide_index=True, key=key, height=min(38 + 35 * frame.height, 460),
-                 column_config={**money_columns("amount"), **config})
+    st.dataframe(frame, hide_index=True, key=key, placeholder="—",
+                 column_config={**date_columns(frame), **money_columns("amount"), **config})
     info, button = st.columns([3, 1], vertical_alignment="center")
     info.caption(f"{frame.height:,} deal" + ("" if frame.height == 1 else "s"))
     with button:
@@ -37,8 +45,10 @@ def deal_table(frame, key: str, file_name: str, empty: str, **config) -> None:
 default_start, default_end = review.default_review_dates(as_of)
 pick_from, pick_to, pick_scope = st.columns([1, 1, 2], vertical_alignment="bottom")
 start = pick_from.date_input("From", value=default_start, key="review_from",
-                             help="The earlier date of the comparison (default: a week before as-of).") or default_start
-end = pick_to.date_input("To", value=default_end, key="review_to", help="The later date (default: as-of).") or default_end
+                             help="The earlier date of the comparison (default: a week before as-of).")
+start = start or default_start
+end = pick_to.date_input("To", value=default_end, key="review_to", help="The later date (default: as-of).")
+end = end or default_end
 SCOPES = {"quarter": "Pipeline closing this quarter", "all": "All open pipeline"}
 scope = pick_scope.segmented_control("Pipeline", list(SCOPES), format_func=SCOPES.get, default="quarter",
                                      key="review_scope", label_visibility="collapsed") or "quarter"
@@ -105,7 +115,7 @@ with tabs[3]:
                            border=True, help="Open amount (omitted excluded) ÷ (target − closed won).")
     if rollup.reason:
         st.caption(f":material/info: {rollup.reason}")
-    st.dataframe(rollup.table, hide_index=True, key="review_rollup", column_order=[
+    st.dataframe(rollup.table, hide_index=True, key="review_rollup", placeholder="—", column_order=[
         "label", "deals", "amount", "cumulative", "attainment"], column_config={
         "label": st.column_config.TextColumn("Forecast category"),
         "deals": st.column_config.NumberColumn("Deals", format="localized"),
@@ -127,7 +137,7 @@ with tabs[5]:
     if owners.height == 0:
         st.info("No deals for these filters.", icon=":material/info:")
     else:
-        st.dataframe(owners, hide_index=True, key="review_owners", column_config={
+        st.dataframe(owners, hide_index=True, key="review_owners", placeholder="—", column_config={
             "owner": st.column_config.TextColumn("Owner"),
             **money_columns("open_pipeline", "won_amount"),
             "win_rate": st.column_config.NumberColumn("Win rate", format="percent")})

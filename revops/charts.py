@@ -175,7 +175,7 @@ def sankey(nodes: pl.DataFrame, links: pl.DataFrame, title: str | None = None) -
     colors = [_NODE_COLORS.get(k, PALETTE["neutral"]) for k in kinds]
     link_colors = [_rgba(colors[t], 0.35) for t in links["target"].to_list()]
     fig = go.Figure(go.Sankey(
-        arrangement="snap",
+        arrangement="snap", textfont=dict(color="#1F2937", size=12),
         node=dict(label=[f"{lab} ({v:,})" for lab, v in zip(nodes["label"].to_list(), nodes["value"].to_list())],
                   color=colors, pad=18, thickness=16, line=dict(width=0),
                   hovertemplate="%{label}<extra></extra>"),
@@ -201,8 +201,12 @@ def waterfall(steps: pl.DataFrame, title: str | None = None, currency: str = "US
         increasing=dict(marker=dict(color=PALETTE["good"])), decreasing=dict(marker=dict(color=PALETTE["bad"])),
         totals=dict(marker=dict(color=PALETTE["primary"])), connector=dict(line=dict(color="#B0BEC5", width=1)),
     ))
+    # Zoom the axis on the levels the bars move between, or a week's changes vanish next to the totals.
+    levels = [float(v) for v in steps["cents"].cum_sum().to_list()[:-1]] + [float(steps["cents"][-1])]
+    low, high = min(levels) / 100, max(levels) / 100
+    floor = max(0.0, low - 0.5 * (high - low)) if high > low else 0.0
     fig.update_layout(showlegend=False, hovermode="closest")
-    fig.update_yaxes(**axis_format("money", currency))
+    fig.update_yaxes(range=[floor, high + 0.12 * (high - floor or high or 1)], **axis_format("money", currency))
     return _layout(fig, title, height=380)
 
 
@@ -214,7 +218,7 @@ def heatmap(frame: pl.DataFrame, x: str, y: str, z: str, title: str | None = Non
     cells = {(r[x], r[y]): r[z] for r in frame.select(x, y, z).iter_rows(named=True)}
     matrix = [[cells.get((cx, cy)) for cx in xs] for cy in ys]
     fig = go.Figure(go.Heatmap(
-        z=matrix, x=xs, y=ys, colorscale="Blues", zmin=0, texttemplate=f"%{{z:{zformat}}}",
+        z=matrix, x=xs, y=ys, colorscale="Blues", texttemplate=f"%{{z:{zformat}}}",
         hovertemplate=f"%{{y}} · %{{x}}<br>%{{z:{zformat}}}<extra></extra>", colorbar=dict(tickformat=zformat),
         hoverongaps=False,
     ))

@@ -80,8 +80,11 @@ class Handoff:
     def leaks(self) -> pl.DataFrame:
         """The leaked records and the SLA breaches (e.g. MQLs never answered), money at stake first."""
         # sla_met is empty where no SLA applies (closed deals, handoff 5): not a breach.
-        return self.records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
+        rows = self.records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
             "money", descending=True, nulls_last=True)
+        # What went wrong and what it costs read first, after the record's key.
+        first = [self.records.columns[0], "issue", "outcome", "money", "sla_met"]
+        return rows.select(*first, pl.exclude(first))
 
 
 def _counts(records: pl.DataFrame) -> tuple[int, int, int, int]:
@@ -149,8 +152,8 @@ def _money(records: pl.DataFrame) -> float:
 def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     """MQLs created in the window: passed when they became an opportunity.
 
-    Leaked: disqualified, or still without an opportunity `stall_days` after qualifying (gone
-    cold); the rest are in progress. SLA: first response within the lead-response SLA of
+    Leaked: disqualified, or still without an opportunity once the stall limit (30 days unless
+    changed in the settings) has passed since qualifying (gone cold); the rest are in progress. SLA: first response within the lead-response SLA of
     capture (never answered = breach). Money at stake: each leaked MQL × the value an
     opportunity brings on average (win rate × average won deal, deals closed in the window).
     """
@@ -210,8 +213,8 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
 def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
     """Deals created in the window: passed when won; leaked when lost or stalled.
 
-    Stalled = open without a stage change in the `stall_days` days to as_of. SLA: the cohort's
-    open deals that moved stage within that limit. Money at stake: lost and stalled amounts.
+    Stalled = open without a stage change within the stall limit (30 days unless changed in the
+    settings) up to as-of. SLA: the cohort's open deals that moved stage within that limit. Money at stake: lost and stalled amounts.
     """
     s = frames.settings
     cohort = deal_cohort(frames, period).select("opportunity_id", "created")
@@ -544,9 +547,16 @@ _BRIDGE_OUT = ("Opportunities outside the window's cohort", "Won deals beyond th
 NODE_KINDS = ("stage", "leak", "progress", "exit", "bridge_in", "bridge_out", "end")
 
 
-def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None = None
-                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The journey from leads to renewal as Sankey nodes and links, with a leak at every handoff.
+# The parts of the journey the page can draw: label, first and last handoff (the whole journey dwarfs
+# the customer handoffs, whose counts are a tenth of the lead ones).
+SANKEY_SECTIONS: dict[str, tuple[str, int, int]] = {
+    "all": ("Whole journey", 1, 6), "pre": ("Lead to close", 1, 2), "post": ("Close to renewal", 3, 6)}
+_END_NODES = ("Opportunities", "Won deals", "Kicked off", "Reached value", "Expanded", "Renewed")
+
+
+def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None = None, first: int = 1,
+                 last: int = 6) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The journey from leads to renewal (or handoffs first..last) as Sankey nodes and links, a leak at each handoff.
 
     Nodes (id, label, kind, value); links (source, target, value, label). A stage node's
     inflow equals its outflow: passed to the next stage, leaked, or still in progress. Units
@@ -566,18 +576,19 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
         if value > 0:
             links.append((source, target, value, label))
 
-    leads = int(frames.leads.filter(in_window("created_at", period)).height)
-    first = hs[0].entered
-    lead_node = node("Leads", "stage")
-    # Leads are a superset of the first cohort (MQLs created in the window); the difference never qualified.
-    stage = node(_STAGE_NODES[0], "stage")
-    link(lead_node, stage, first, "qualified")
-    link(lead_node, node("Not marketing-qualified", "exit"), leads - first, "not qualified")
+    stage = node(_STAGE_NODES[first - 1], "stage")
+    if first == 1:
+        # Leads are a superset of the first cohort (MQLs created in the window); the difference never qualified.
+        leads = int(frames.leads.filter(in_window("created_at", period)).height)
+        lead_node = node("Leads", "stage")
+        link(lead_node, stage, hs[0].entered, "qualified")
+        link(lead_node, node("Not marketing-qualified", "exit"), leads - hs[0].entered, "not qualified")
     progress = node("Still in progress", "progress")
-    for i, h in enumerate(hs):
+    for i in range(first - 1, last):
+        h = hs[i]
         link(stage, node(_LEAK_NODES[i], "leak"), h.leaked, "leaked")
         link(stage, progress, h.in_progress, "in progress")
-        if i + 1 < len(hs):
+        if i + 1 < last:
             nxt_h = hs[i + 1]
             nxt = node(_STAGE_NODES[i + 1], "stage")
             link(stage, nxt, min(h.passed, nxt_h.entered), "passed")
@@ -587,7 +598,7 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
                 link(node(_BRIDGE_IN[i + 1], "bridge_in"), nxt, nxt_h.entered - h.passed, "joined")
             stage = nxt
         else:
-            link(stage, node("Renewed", "end"), h.passed, "renewed")
+            link(stage, node(_END_NODES[i], "end"), h.passed, "passed")
     node_frame = pl.DataFrame({"id": list(range(len(nodes))), "label": [n[0] for n in nodes],
                                "kind": [n[1] for n in nodes]}, schema={"id": pl.Int64, "label": pl.String,
                                                                        "kind": pl.String})
@@ -617,6 +628,7 @@ class Journey:
     links: pl.DataFrame
     money_at_stake: float
     headline: str
+    sections: dict[str, tuple[pl.DataFrame, pl.DataFrame]]  # SANKEY_SECTIONS key -> (nodes, links)
 
     @property
     def leaked(self) -> int:
@@ -647,10 +659,11 @@ def journey(frames: Frames, period: Period) -> Journey:
         headline = (f"The costliest leak is **{worst.name}** ({worst.team.lower()}): {worst.leaked:,} of "
                     f"{worst.passed + worst.leaked:,} decided {worst.unit} leaked ({worst.leak_rate:.0%}), "
                     f"{money} at stake.")
-    return Journey(hs, table_of(hs), nodes, links, total, headline)
+    sections = {key: sankey_flows(frames, period, hs, first, last) for key, (_, first, last) in SANKEY_SECTIONS.items()}
+    return Journey(hs, table_of(hs), nodes, links, total, headline, sections)
 
 
 __all__ = ["HANDOFFS", "HANDOFFS_SCHEMA", "Handoff", "account_value", "all_handoffs", "close_to_onboard",
            "definition", "expand_to_renew", "handoffs_table", "Journey", "journey", "lead_to_opportunity",
            "leaked_records", "onboard_to_value",
-           "opportunity_to_close", "renewals_due", "sankey_flows", "table_of", "value_to_expand"]
+           "opportunity_to_close", "renewals_due", "SANKEY_SECTIONS", "sankey_flows", "table_of", "value_to_expand"]

@@ -288,6 +288,20 @@ def test_sankey_flows_conserve():
     assert value["Leads"] == 6 and value["MQLs"] == 5
 
 
+def test_sankey_sections_conserve():
+    """Each part of the journey (lead to close, close to renewal) conserves too and ends at its last handoff."""
+    from revops.handoffs import SANKEY_SECTIONS
+    frames = combined_frames()
+    hs = all_handoffs(frames, PERIOD)
+    for _, first, last in SANKEY_SECTIONS.values():
+        nodes, links = sankey_flows(frames, PERIOD, hs, first, last)
+        assert_conserves(nodes, links)
+    nodes, _ = sankey_flows(frames, PERIOD, hs, 3, 6)
+    value = dict(zip(nodes["label"].to_list(), nodes["value"].to_list()))
+    # Close to renewal starts at the signed customers (C1-C5 and V1-V5) and ends at the 3 renewed.
+    assert value["Won customers"] == hs[2].entered == 10 and value["Renewed"] == 3 and "Leads" not in value
+
+
 def test_sankey_of_empty_data_is_empty():
     """No data: no links and no nodes (nothing to draw), without error."""
     nodes, links = sankey_flows(empty_frames(), PERIOD)
