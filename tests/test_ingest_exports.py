@@ -1,0 +1,79 @@
+"""Exports written the way Salesforce, HubSpot, European tools and Excel write them load the same rows."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from revops import store
+from revops.ingest import load, preview
+from revops.ingest.read import LINE
+from revops.schema import Settings
+from tests import fixtures_gen as gen
+
+
+def _rows(data: bytes, name: str, settings: Settings | None = None) -> pl.DataFrame:
+    pv = preview(data, name, "opportunities", settings=settings or Settings())
+    assert pv.rows_rejected == 0, pv.rejects.to_dicts()
+    return pv.frame.drop(LINE)
+
+
+@pytest.fixture(scope="module")
+def canonical() -> pl.DataFrame:
+    return _rows(gen.canonical_csv(), "canonical.csv")
+
+
+def test_canonical_file_holds_the_hand_written_deals(canonical):
+    """The clean file loads exactly the deals written in fixtures_gen (so the comparisons below mean something)."""
+    got = canonical.sort("opportunity_id").to_dicts()
+    want = sorted(gen.DEALS, key=lambda d: str(d["opportunity_id"]))
+    for g, w in zip(got, want):
+        for col, value in w.items():
+            assert g[col] == value, (col, g[col], value)
+    assert len(got) == 6
+
+
+@pytest.mark.parametrize("builder", [gen.salesforce_report_csv, gen.hubspot_csv, gen.utf16_tsv, gen.xlsx],
+                         ids=["salesforce", "hubspot", "utf16", "xlsx"])
+def test_export_loads_the_same_rows_as_the_canonical_file(builder, canonical):
+    """Labels, $1,234.50, M/D/YYYY, 65%, BOM, CRLF, footers, 15-char ids: the same rows as the clean file."""
+    name = "export.xlsx" if builder is gen.xlsx else "export.csv"
+    got = _rows(builder(), name)
+    assert_frame_equal(got.sort("opportunity_id"), canonical.sort("opportunity_id"))
+
+
+def test_european_export_loads_the_same_rows(canonical):
+    """Semicolons, 1.234,50 €, D/M/YYYY and Windows-1252 load the same rows as the clean file."""
+    got = _rows(gen.european_csv(), "export.csv", Settings(currency="EUR"))
+    assert_frame_equal(got.sort("opportunity_id"), canonical.sort("opportunity_id"))
+
+
+def test_salesforce_footer_is_skipped_with_a_notice():
+    """The report footer (Grand Totals / Copyright … salesforce.com / Confidential …) is not loaded and is mentioned."""
+    pv = preview(gen.salesforce_report_csv(), "report.csv", "opportunities")
+    assert pv.rows_read == 6
+    assert any("footer" in n for n in pv.notices)
+
+
+def test_loaded_tables_match_between_exports(tmp_path):
+    """Loading the Salesforce export then the clean file changes nothing: same rows, by key."""
+    db = tmp_path / "x.duckdb"
+    first = load(db, preview(gen.salesforce_report_csv(), "sf.csv", "opportunities"))
+    again = load(db, preview(gen.canonical_csv(), "clean.csv", "opportunities"))
+    assert first.rows_inserted == 6
+    assert (again.rows_inserted, again.rows_replaced) == (0, 0)
+    with store.connect(db) as con:
+        assert store.row_counts(con)["opportunities"] == 6
+
+
+def test_formula_text_loads_as_plain_text_and_is_escaped_only_on_download():
+    """=HYPERLINK(...) is stored as typed; a rejects download prefixes it with a quote."""
+    pv = preview(gen.canonical_csv(), "clean.csv", "opportunities")
+    names = pv.frame["opportunity_name"].to_list()
+    assert '=HYPERLINK("http://x.example","click")' in names
+    bad = gen.csv_bytes([["opportunity_id", "stage", "opportunity_name", "amount"],
+                         ["A1", "Prospecting", '=HYPERLINK("http://x","y")', "lots"]])
+    pv = preview(bad, "bad.csv", "opportunities")
+    text = pv.rejects_csv().decode("utf-8-sig")
+    assert "'=HYPERLINK" in text
+    assert "error" in text.splitlines()[0]
