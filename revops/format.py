@@ -159,6 +159,28 @@ def describe_filters(filters: Filters) -> str:
     return " · ".join(parts) if parts else "All data"
 
 
+_MONEY_WORDS = frozenset({"amount", "arr", "mrr", "acv", "spend", "revenue", "bookings", "target"})
+_RATIO_WORDS = frozenset({"rate", "share", "ratio", "pct", "adoption", "quality", "probability", "weight", "coverage"})
+_UPPER_WORDS = frozenset({"arr", "mrr", "acv", "id", "sla", "cac", "ltv", "nrr", "grr", "mql", "sql", "pql", "p90"})
+
+
+def column_unit(name: str) -> str | None:
+    """The unit a numeric column of a drill-down table is read in, from its name: "money", "ratio" or None."""
+    words = name.lower().split("_")
+    if _MONEY_WORDS.intersection(words):
+        return "money"
+    if words[-1] in _RATIO_WORDS:
+        return "ratio"
+    return None
+
+
+def column_label(name: str) -> str:
+    """A column header a leader reads: "arr_then" -> "ARR then", "opportunity_id" -> "Opportunity ID"."""
+    words = [w.upper() if w in _UPPER_WORDS else w for w in name.split("_") if w]
+    text = " ".join(words) or name
+    return text[0].upper() + text[1:]
+
+
 def axis_format(unit: str, currency: str = "USD") -> dict[str, str]:
     """Plotly y-axis tick settings that match format_value for a unit."""
     if unit in ("money", "money/day"):

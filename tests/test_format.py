@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from revops.format import (EMPTY, Delta, abbreviate, axis_format, currency_symbol, delta, describe_filters,
-                           describe_period, display_unit, format_value)
+from revops.format import (EMPTY, Delta, abbreviate, axis_format, column_label, column_unit, currency_symbol, delta,
+                           describe_filters, describe_period, display_unit, format_value)
 from revops.frames import Filters
 from revops.period import Period
 
@@ -121,3 +121,20 @@ def test_growth_rates_carry_their_sign():
     assert display_unit("ratio", "usage_trend") == "growth"
     assert format_value(0.123, "growth") == "+12.3%"
     assert format_value(-0.05, "growth") == "-5.0%"
+
+
+@pytest.mark.parametrize("name, unit", [
+    ("amount", "money"), ("arr_then", "money"), ("prev_mrr", "money"), ("weighted_amount", "money"),
+    ("rate", "ratio"), ("cumulative_rate", "ratio"), ("filled_share", "ratio"), ("adoption", "ratio"),
+    ("median_days", None), ("entered", None), ("response_minutes", None), ("value", None),
+])
+def test_column_unit(name, unit):
+    """Drill-down columns named for money or a share are formatted as such; others stay plain numbers."""
+    assert column_unit(name) == unit
+
+
+def test_column_label():
+    """Headers read as words with acronyms upper-case."""
+    assert column_label("arr_then") == "ARR then"
+    assert column_label("opportunity_id") == "Opportunity ID"
+    assert column_label("median_days") == "Median days"

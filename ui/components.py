@@ -9,7 +9,8 @@ import streamlit as st
 
 from revops import charts
 from revops.export import to_csv_bytes
-from revops.format import EMPTY, axis_format, delta, display_unit, format_value, is_empty
+from revops.format import (EMPTY, axis_format, column_label, column_unit, currency_symbol, delta, display_unit,
+                           format_value, is_empty)
 from revops.metrics.registry import Metric, MetricResult
 
 CARDS_PER_ROW = 4
@@ -36,15 +37,14 @@ def empty_with_reason(reason: str | None) -> None:
 
 
 def metric_card(metric: Metric, current: MetricResult, previous: MetricResult | None, *,
-                currency: str, compare_label: str, trend: pl.DataFrame | None = None) -> None:
+                currency: str, trend: pl.DataFrame | None = None) -> None:
     """One bordered card: value by unit, change against the previous period, definition on hover, sparkline."""
     unit = display_unit(metric.unit, metric.id)
     change = delta(current.value, previous.value if previous else None, unit, currency)
     with st.container(border=True, height="stretch"):
         kwargs: dict = {}
         if change is not None:
-            kwargs = {"delta": change.text, "delta_description": compare_label,
-                      "delta_color": delta_color(metric) if change.direction else "off"}
+            kwargs = {"delta": change.text, "delta_color": delta_color(metric) if change.direction else "off"}
             if not change.direction:
                 kwargs["delta_arrow"] = "off"
         spark = spark_values(trend)
@@ -60,13 +60,13 @@ def metric_card(metric: Metric, current: MetricResult, previous: MetricResult | 
 
 
 def card_grid(cards: Sequence[tuple[Metric, MetricResult, MetricResult | None, pl.DataFrame | None]], *,
-              currency: str, compare_label: str, per_row: int = CARDS_PER_ROW) -> None:
+              currency: str, per_row: int = CARDS_PER_ROW) -> None:
     """Cards in rows of `per_row` columns (the last row keeps the same card width)."""
     for start in range(0, len(cards), per_row):
         columns = st.columns(per_row)
         for column, (metric, current, previous, trend) in zip(columns, cards[start:start + per_row]):
             with column:
-                metric_card(metric, current, previous, currency=currency, compare_label=compare_label, trend=trend)
+                metric_card(metric, current, previous, currency=currency, trend=trend)
 
 
 def trend_chart(metric: Metric, trend: pl.DataFrame | None, *, currency: str, key: str) -> None:
@@ -75,7 +75,8 @@ def trend_chart(metric: Metric, trend: pl.DataFrame | None, *, currency: str, ke
         st.caption(f"No trend for {metric.label}: no value at any of the earlier period ends.")
         return
     unit = display_unit(metric.unit, metric.id)
-    fig = charts.metric_trend(trend, title=f"{metric.label}, trend", axis=axis_format(unit, currency))
+    title = f"{metric.label} at each of the last {trend.height} month ends"
+    fig = charts.metric_trend(trend, title=title, axis=axis_format(unit, currency))
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
 
 
@@ -85,27 +86,44 @@ def download_csv(frame: pl.DataFrame, *, file_name: str, key: str, label: str = 
                        mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
 
 
-def data_table(frame: pl.DataFrame | None, *, file_name: str, key: str, empty: str) -> None:
+def column_config(frame: pl.DataFrame, currency: str) -> dict:
+    """Readable headers and number formats for a drill-down table (the CSV keeps the raw names and values)."""
+    config: dict = {}
+    for name, dtype in frame.schema.items():
+        label = column_label(name)
+        if dtype.is_numeric():
+            unit = column_unit(name)
+            if unit == "money":
+                fmt = f"{currency_symbol(currency)}%,.0f"
+            elif unit == "ratio":
+                fmt = "percent"
+            else:
+                fmt = "%,d" if dtype.is_integer() else "%,.1f"
+            config[name] = st.column_config.NumberColumn(label, format=fmt)
+        elif dtype == pl.Datetime:
+            config[name] = st.column_config.DatetimeColumn(label, format="D MMM YYYY, HH:mm")
+        elif dtype == pl.Date:
+            config[name] = st.column_config.DateColumn(label, format="D MMM YYYY")
+        else:
+            config[name] = st.column_config.Column(label)
+    return config
+
+
+def data_table(frame: pl.DataFrame | None, *, file_name: str, key: str, empty: str, currency: str = "USD") -> None:
     """A frame as an interactive table with its CSV download, or a sentence when it has no rows."""
     if frame is None or frame.height == 0:
         st.caption(f":material/info: {empty}")
         return
-    st.dataframe(frame, hide_index=True, key=f"{key}_table", height=min(38 + 35 * frame.height, 420))
-    rows = f"{frame.height:,} row" + ("" if frame.height == 1 else "s")
-    left, right = st.columns([3, 1], vertical_alignment="center")
-    left.caption(rows)
-    with right:
+    st.dataframe(frame, hide_index=True, key=f"{key}_table", height=min(38 + 35 * frame.height, 420),
+                 column_config=column_config(frame, currency), placeholder=EMPTY)
+    with st.container(horizontal=True, vertical_alignment="center"):
         download_csv(frame, file_name=file_name, key=f"{key}_csv")
+        st.caption(f"{frame.height:,} row" + ("" if frame.height == 1 else "s"))
 
 
-def breakdown(metric: Metric, result: MetricResult, *, file_name: str, key: str) -> None:
+def breakdown(metric: Metric, result: MetricResult, *, file_name: str, key: str, currency: str) -> None:
     """A table metric (or a metric's per-item breakdown) under its label and definition."""
     st.markdown(f"**{metric.label}**", help=metric.definition)
     frame = result.table if result.table is not None else result.detail
     reason = result.reason or "No rows for this selection."
-    data_table(frame, file_name=file_name, key=key, empty=reason)
-
-
-def headline(value: float | None, unit: str, currency: str) -> str:
-    """A value for running text (the dash when empty)."""
-    return format_value(value, unit, currency) if not is_empty(value) else EMPTY
+    data_table(frame, file_name=file_name, key=key, empty=reason, currency=currency)

@@ -37,9 +37,35 @@ def ensure_data() -> bool:
         return True
 
 
+_VERSION_SEEN: dict[str, tuple[tuple, int]] = {}
+
+
+def _file_stamp(path: Path) -> tuple:
+    """Modification time and size of the file and of its write-ahead log: every commit changes one of them."""
+    stamp = []
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = part.stat()
+            stamp.append((info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 def version() -> int:
-    """The store's data version now (bumped by every upload, undo and settings change)."""
-    return store.data_version(db_path())
+    """The store's data version now (bumped by every upload, undo and settings change).
+
+    Opening the file costs ~0.1 s and takes its lock, and a page asks once per cached result;
+    so the version is read again only when the file (or its log) changed since the last read.
+    """
+    path = db_path()
+    stamp = _file_stamp(path)  # taken before the read: a commit racing the read makes the next call re-read
+    seen = _VERSION_SEEN.get(str(path))
+    if seen is not None and stamp[0] is not None and seen[0] == stamp:
+        return seen[1]
+    current = store.data_version(path)
+    _VERSION_SEEN[str(path)] = (stamp, current)
+    return current
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

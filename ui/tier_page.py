@@ -56,6 +56,11 @@ def _file_name(metric: Metric, period: Period, suffix: str = "") -> str:
     return f"{metric.id}{suffix}_{period.as_of.isoformat()}.csv"
 
 
+def _breakdown(tier: str, metric: Metric, result: MetricResult, period: Period, currency: str) -> None:
+    components.breakdown(metric, result, file_name=_file_name(metric, period, "_breakdown"),
+                         key=f"{tier}_{metric.id}_breakdown", currency=currency)
+
+
 def render(tier: str) -> None:
     """Draw the page of one tier ("north_star", "operational", "diagnostic" or "leading")."""
     filters, period = sidebar.current()
@@ -73,24 +78,31 @@ def render(tier: str) -> None:
         scalars = [m for m in metrics if m.kind == "scalar"]
         trends = {m.id: state.cached(trend_metric, filters, m.id, period, TREND_POINTS) for m in scalars}
 
-    compare_label = f"vs previous {period.days} days"
-    components.card_grid([(m, *results[m.id], trends[m.id]) for m in scalars],
-                         currency=currency, compare_label=compare_label)
+    components.card_grid([(m, *results[m.id], trends[m.id]) for m in scalars], currency=currency)
 
-    tables = [m for m in metrics if m.kind == "table" or results[m.id][0].table is not None]
-    if tables:
+    # Table metrics get the full width; per-item breakdowns of scalar metrics sit side by side.
+    wide = [m for m in metrics if m.kind == "table"]
+    narrow = [m for m in scalars if results[m.id][0].table is not None]
+    if wide or narrow:
         st.subheader("Breakdowns", anchor=False)
-        for m in tables:
-            components.breakdown(m, results[m.id][0], file_name=_file_name(m, period, "_breakdown"),
-                                 key=f"{tier}_{m.id}_breakdown")
+    for m in wide:
+        _breakdown(tier, m, results[m.id][0], period, currency)
+    for start in range(0, len(narrow), 2):
+        for column, m in zip(st.columns(2), narrow[start:start + 2]):
+            with column:
+                _breakdown(tier, m, results[m.id][0], period, currency)
 
+    # Every number has rows behind it; a table metric only when it carries rows beyond its table.
+    drillable = scalars + [m for m in wide if results[m.id][0].detail is not None]
+    if not drillable:
+        return
     st.subheader("Behind the numbers", anchor=False)
-    chosen = st.selectbox("Show the rows behind …", [m.id for m in metrics], key=f"{tier}_drill",
-                          format_func=lambda mid: next(m.label for m in metrics if m.id == mid))
-    metric = next(m for m in metrics if m.id == chosen)
+    chosen = st.selectbox("Show the rows behind …", [m.id for m in drillable], key=f"{tier}_drill",
+                          format_func=lambda mid: next(m.label for m in drillable if m.id == mid))
+    metric = next(m for m in drillable if m.id == chosen)
     current = results[metric.id][0]
     st.caption(metric.definition)
     if metric.kind == "scalar":
         components.trend_chart(metric, trends[metric.id], currency=currency, key=f"{tier}_{metric.id}_trend")
     components.data_table(current.detail, file_name=_file_name(metric, period), key=f"{tier}_{metric.id}_detail",
-                          empty=f"No rows behind this number. {current.reason or ''}".strip())
+                          empty=f"No rows behind this number. {current.reason or ''}".strip(), currency=currency)
