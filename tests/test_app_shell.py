@@ -80,11 +80,13 @@ def test_own_data_shows_no_demo_banner(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("page", registered_pages())
 def test_every_page_renders(demo_db, page):
-    """Each page of the router renders on the demo company without an exception."""
+    """Each page of the router renders on the demo company without an exception, through app.py."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page(page).run()
     assert not at.exception, at.exception
-    assert len(banners(at)) == 1
+    # No banner means the page ran without app.py (no auth gate): Streamlit's legacy pages/ folder mode.
+    assert len(banners(at)) == 1, \
+        f"{page} ran without the router: call ui.state.require_router() (or sidebar.current()) first"
 
 
 def test_sidebar_reads_the_url(demo_db):

@@ -56,7 +56,8 @@ def metric_card(metric: Metric, current: MetricResult, previous: MetricResult | 
         if is_empty(current.value):
             empty_with_reason(current.reason)
         elif change is None:
-            st.caption(f"No value for the previous period{': ' + previous.reason if previous and previous.reason else ''}.")
+            why = f": {previous.reason}" if previous and previous.reason else ""
+            st.caption(f"No value for the previous period{why}".rstrip(".") + ".")
 
 
 def card_grid(cards: Sequence[tuple[Metric, MetricResult, MetricResult | None, pl.DataFrame | None]], *,

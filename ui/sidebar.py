@@ -65,23 +65,9 @@ def render() -> tuple[Filters, Period]:
     return filters, period
 
 
-def _through_router() -> None:
-    """Rerun through app.py when Streamlit ran a page file on its own.
-
-    With a pages/ folder beside app.py, a server's first request to a deep link (/operational)
-    runs the page file directly (Streamlit's legacy folder mode, until some run calls
-    st.navigation): no auth gate, no demo build, no banner. Leaving that mode and rerunning
-    sends the same page through the router.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def current() -> tuple[Filters, Period]:
     """The filters and period chosen in the sidebar on this run."""
-    _through_router()
+    state.require_router()
     if _VIEW_KEY not in st.session_state:
         return render()
     return st.session_state[_VIEW_KEY]

@@ -18,6 +18,20 @@ _BUILD_LOCK = threading.Lock()
 DEMO_SCALE = 5000
 
 
+def require_router() -> None:
+    """Rerun through app.py when Streamlit ran a page file on its own; call it first in a page.
+
+    With a pages/ folder beside app.py, a server's first request to a deep link (/operational)
+    runs the page file directly (Streamlit's legacy folder mode, until some run calls
+    st.navigation): no auth gate, no demo build, no banner. AppTest.switch_page does the same
+    on every run. Leaving that mode and rerunning sends the same page through the router.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def db_path() -> Path:
     """The DuckDB file of this app process ($REVOPS_DB or data/revops.duckdb)."""
     return store.resolve_db(None)
