@@ -28,8 +28,13 @@ PAGES = {
 
 if auth.gate():
     page = st.navigation(PAGES)
-    state.ensure_data()
-    if state.is_demo():
+    try:
+        state.ensure_data()
+        demo = state.is_demo()
+    except Exception as exc:  # a broken or busy database file: one sentence, not a traceback
+        st.error(state.open_problem(exc), icon=":material/error:")
+        st.stop()
+    if demo:
         st.info("You are looking at **demo data** for a made-up company. Load your own exports on the "
                 "**Data** page to see your numbers.", icon=":material/science:")
     sidebar.render()

@@ -118,3 +118,14 @@ def test_data_version_is_seen_right_after_each_commit(tmp_path, monkeypatch):
             with store.transaction(con):
                 pass
             assert state.version() == start + step
+
+
+def test_unreadable_database_is_one_sentence(tmp_path, monkeypatch):
+    """A file that is not a DuckDB database gives a sentence naming the file, not a traceback."""
+    path = tmp_path / "broken.duckdb"
+    path.write_text("not a database")
+    monkeypatch.setenv("REVOPS_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] and str(path) in at.error[0].value
+    assert "could not be opened" in at.error[0].value

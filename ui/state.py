@@ -7,9 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import streamlit as st
 
 from revops import store
+from revops.errors import user_message
 from revops.frames import Filters, Frames, apply_filters, default_as_of, load_frames
 from revops.period import Period
 
@@ -64,6 +66,17 @@ def _file_stamp(path: Path) -> tuple:
         except FileNotFoundError:
             stamp.append(None)
     return tuple(stamp)
+
+
+def open_problem(exc: BaseException) -> str:
+    """The sentence to show when the database file cannot be opened or built."""
+    if isinstance(exc, store.StoreBusy):
+        return str(exc)
+    if isinstance(exc, duckdb.Error):
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (f"The database file {db_path()} could not be opened ({detail}). Move it away to start again "
+                "with the demo company, or set REVOPS_DB to another file.")
+    return user_message(exc)
 
 
 def version() -> int:
