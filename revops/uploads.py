@@ -246,5 +246,5 @@ def list_uploads(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def extras(con: duckdb.DuckDBPyConnection, upload_id: int) -> pl.DataFrame:
     """Columns of an upload that matched no canonical column, one JSON object per row."""
-    return con.execute("SELECT row_number, row_key, data FROM _extras WHERE upload_id = ? ORDER BY row_number",
-                       [upload_id]).pl()
+    return con.sql("SELECT row_number, row_key, data FROM _extras WHERE upload_id = ? ORDER BY row_number",
+                   params=[upload_id]).pl()

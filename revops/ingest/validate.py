@@ -60,8 +60,8 @@ def _parse(spec: ColumnSpec, table: str, s: pl.Series, settings: Settings, comma
 
 
 def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reason: str,
-             values: pl.Series | None = None) -> pl.DataFrame:
-    """Long-form reject rows where mask is true; `{}` in reason is replaced by the row's value, quoted."""
+             values: pl.Series | None = None, *, quote: bool = True) -> pl.DataFrame:
+    """Long-form reject rows where mask is true; `{}` in reason is replaced by the row's value (quoted)."""
     mask = mask.fill_null(False)
     if not bool(mask.any()):
         return pl.DataFrame(schema=REJECT_SCHEMA)
@@ -69,7 +69,7 @@ def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reaso
     if values is not None:
         v = values.filter(mask)
         short = pl.when(v.str.len_chars() > _SHOWN_VALUE).then(v.str.slice(0, _SHOWN_VALUE) + "…").otherwise(v)
-        text = pl.format(reason.replace("{}", "“{}”"), short)
+        text = pl.format(reason.replace("{}", "“{}”") if quote else reason, short)
     else:
         text = pl.lit(reason)
     return frame.select("line", pl.lit(column).alias("column"), pl.lit(problem).alias("problem"),
@@ -121,7 +121,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
         rejects.append(_reasons(
             lines, other, src, "currency differs from the workspace's",
             f"the amount is in {{}}, not the workspace currency {settings.currency} (no exchange rates are loaded)",
-            code))
+            code, quote=False))
         if bool(other.any()):
             bad_lines = lines.filter(other).head(5).to_list()
             notices.append(f"{int(other.sum())} row(s) are in another currency than {settings.currency} "
@@ -135,8 +135,8 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     long = pl.concat([r for r in rejects if r.height] or [pl.DataFrame(schema=REJECT_SCHEMA)], how="vertical")
     if bool(ragged.any()):
         long = long.filter(~pl.col("line").is_in(lines.filter(ragged).implode()))
-        long = pl.concat([_reasons(lines, ragged, "", "wrong number of fields", "{}", frame[PROBLEM])
-                          .with_columns(pl.col("reason").str.strip_chars("“”")), long])
+        long = pl.concat([_reasons(lines, ragged, "", "wrong number of fields", "{}", frame[PROBLEM], quote=False),
+                          long])
     bad_lines = long["line"].unique()
     # Filtering copies every column: only do it when some row was rejected.
     accepted = typed.filter(~pl.col(LINE).is_in(bad_lines.implode())) if bad_lines.len() else typed
