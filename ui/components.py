@@ -22,11 +22,12 @@ def delta_color(metric: Metric) -> str:
 
 
 def spark_values(trend: pl.DataFrame | None) -> list[float] | None:
-    """The trend's values for a sparkline (gaps as NaN), or None when fewer than two are known."""
+    """The trend's values for a sparkline (gaps as NaN), or None when fewer than three are known."""
     if trend is None or trend.height == 0 or "value" not in trend.columns:
         return None
     values = trend["value"].cast(pl.Float64)
-    if values.drop_nulls().drop_nans().len() < 2:
+    # Two points make a stub of a line that reads as a glitch, not a trend.
+    if values.drop_nulls().drop_nans().len() < 3:
         return None
     return values.fill_null(float("nan")).to_list()
 
