@@ -188,7 +188,7 @@ def sankey(nodes: pl.DataFrame, links: pl.DataFrame, title: str | None = None) -
 
 
 def waterfall(steps: pl.DataFrame, title: str | None = None, currency: str = "USD") -> go.Figure:
-    """A waterfall of steps (label, measure absolute/relative/total, amount, deals): rises green, falls orange."""
+    """A waterfall of steps (label, measure absolute/relative/total, amount, cents, deals); rises green, falls red."""
     from revops.format import axis_format, format_value  # here, so this appended block leaves the header alone
 
     amounts = steps["amount"].to_list()

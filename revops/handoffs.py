@@ -153,9 +153,10 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     """MQLs created in the window: passed when they became an opportunity.
 
     Leaked: disqualified, or still without an opportunity once the stall limit (30 days unless
-    changed in the settings) has passed since qualifying (gone cold); the rest are in progress. SLA: first response within the lead-response SLA of
-    capture (never answered = breach). Money at stake: each leaked MQL × the value an
-    opportunity brings on average (win rate × average won deal, deals closed in the window).
+    changed in the settings) has passed since qualifying (gone cold); the rest are in progress.
+    SLA: first response within the lead-response SLA of capture (never answered = breach).
+    Money at stake: each leaked MQL × the value an opportunity brings on average (win rate ×
+    average won deal, deals closed in the window).
     """
     s = frames.settings
     opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT))
@@ -214,7 +215,8 @@ def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
     """Deals created in the window: passed when won; leaked when lost or stalled.
 
     Stalled = open without a stage change within the stall limit (30 days unless changed in the
-    settings) up to as-of. SLA: the cohort's open deals that moved stage within that limit. Money at stake: lost and stalled amounts.
+    settings) up to as-of. SLA: the cohort's open deals that moved stage within that limit.
+    Money at stake: lost and stalled amounts.
     """
     s = frames.settings
     cohort = deal_cohort(frames, period).select("opportunity_id", "created")
@@ -552,6 +554,7 @@ NODE_KINDS = ("stage", "leak", "progress", "exit", "bridge_in", "bridge_out", "e
 SANKEY_SECTIONS: dict[str, tuple[str, int, int]] = {
     "all": ("Whole journey", 1, 6), "pre": ("Lead to close", 1, 2), "post": ("Close to renewal", 3, 6)}
 _END_NODES = ("Opportunities", "Won deals", "Kicked off", "Reached value", "Expanded", "Renewed")
+_PASSED = ("became an opportunity", "won", "kicked off", "reached value", "expanded", "renewed")
 
 
 def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None = None, first: int = 1,
@@ -591,14 +594,15 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
         if i + 1 < last:
             nxt_h = hs[i + 1]
             nxt = node(_STAGE_NODES[i + 1], "stage")
-            link(stage, nxt, min(h.passed, nxt_h.entered), "passed")
+            link(stage, nxt, min(h.passed, nxt_h.entered), _PASSED[i])
             if h.passed > nxt_h.entered:
-                link(stage, node(_BRIDGE_OUT[i], "bridge_out"), h.passed - nxt_h.entered, "passed, not in next cohort")
+                link(stage, node(_BRIDGE_OUT[i], "bridge_out"), h.passed - nxt_h.entered,
+                     f"{_PASSED[i]}, not in the next cohort")
             if nxt_h.entered > h.passed:
                 link(node(_BRIDGE_IN[i + 1], "bridge_in"), nxt, nxt_h.entered - h.passed, "joined")
             stage = nxt
         else:
-            link(stage, node(_END_NODES[i], "end"), h.passed, "passed")
+            link(stage, node(_END_NODES[i], "end"), h.passed, _PASSED[i])
     node_frame = pl.DataFrame({"id": list(range(len(nodes))), "label": [n[0] for n in nodes],
                                "kind": [n[1] for n in nodes]}, schema={"id": pl.Int64, "label": pl.String,
                                                                        "kind": pl.String})
