@@ -23,12 +23,6 @@ PURPOSE: dict[str, str] = {
     "leading": "What will the next quarters look like? Early signals in pipeline creation, product usage "
                "and renewal risk, before they show up in revenue.",
 }
-ICONS: dict[str, str] = {
-    "north_star": ":material/star:",
-    "operational": ":material/speed:",
-    "diagnostic": ":material/troubleshoot:",
-    "leading": ":material/trending_up:",
-}
 
 
 def _failed(exc: Exception) -> MetricResult:
