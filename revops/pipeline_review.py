@@ -8,6 +8,7 @@ from typing import Literal
 import polars as pl
 
 from revops.errors import UserError
+from revops.format import format_date
 from revops.frames import Frames
 from revops.metrics.common import closed_between, deal_columns, open_at, target_between
 from revops.period import Period, quarter_bounds
@@ -227,7 +228,7 @@ def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scop
     if snap_a is not None and snap_b is not None and snap_a < snap_b:
         at_a, at_b = state_from_snapshot(frames, snap_a), state_from_snapshot(frames, snap_b)
         source = "snapshots"
-        note = (f"Compared the opportunity snapshots of {snap_a:%d %b %Y} and {snap_b:%d %b %Y} "
+        note = (f"Compared the opportunity snapshots of {format_date(snap_a)} and {format_date(snap_b)} "
                 "(the latest on or before each date).")
     else:
         at_a, at_b = state_from_history(frames, start), state_from_history(frames, end)
@@ -428,7 +429,7 @@ def forecast_rollup(frames: Frames, as_of: dt.date) -> Rollup:
     open_amount = float(table.filter(~pl.col("category").is_in(["closed", "omitted"]))["amount"].sum())
     coverage: float | None = None
     if target is None:
-        reason = f"No target covers the quarter {q_start:%d %b} – {q_end:%d %b %Y}; load one on the Data page."
+        reason = f"No target covers the quarter {format_date(q_start)} – {format_date(q_end)}; load one on the Data page."
     elif target - closed <= 0:
         reason = "The quarter's target is already met: there is nothing left to cover."
     else:
