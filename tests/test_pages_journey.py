@@ -72,8 +72,11 @@ def test_funnel_page_switches_to_leads_and_breakdowns(demo_db):
 
 
 def test_handoffs_page_drills_into_each_handoff(demo_db):
-    """Every handoff's leaked records can be picked in the drill-down without error."""
+    """Each part of the Sankey and every handoff's leaked records can be picked without error."""
     at = open_page("handoffs")
+    for section in ("pre", "post"):
+        at.button_group(key="handoffs_section").set_value(section).run()
+        assert not at.exception, (section, at.exception)
     for key in ["lead_to_opportunity", "opportunity_to_close", "close_to_onboard", "onboard_to_value",
                 "value_to_expand", "expand_to_renew"]:
         at.selectbox(key="handoffs_drill").set_value(key).run()
