@@ -93,29 +93,9 @@ def state(db: Path) -> dict[str, int]:
     return {"deals": row[0], "uploads": row[1], "snapshots": row[2], "version": row[3]}
 
 
-# TEMPORARY until revops.ingest lands: a loader with the same shape (one transaction, uploads log, snapshot).
-_FALLBACK = '''
-import sys, polars as pl
-from revops import store
-table, file, db = sys.argv[1:4]
-df = pl.read_csv(file, try_parse_dates=True)
-with store.connect(db) as con:
-    with store.transaction(con):
-        uid = con.execute("SELECT coalesce(max(upload_id), 0) + 1 FROM _uploads").fetchall()[0][0]
-        con.register("_in", df.to_arrow())
-        con.execute("INSERT INTO opportunities BY NAME SELECT * FROM _in")
-        con.execute("INSERT INTO _opportunity_snapshots BY NAME SELECT current_date AS snapshot_date, ? AS upload_id, * FROM _in", [uid])
-        con.execute("INSERT INTO _uploads (upload_id, table_name, file_name, rows_loaded) VALUES (?, ?, ?, ?)", [uid, table, file, len(df)])
-print("loaded", len(df))
-'''
-
-
 def ingest_process(table: str, file: Path, db: Path, *extra: str, **extra_env: str) -> subprocess.Popen[str]:
     """Start `python -m revops ingest TABLE FILE --db DB` in the background."""
-    if (ROOT / "revops" / "ingest" / "cli.py").exists():
-        return start_revops("ingest", table, str(file), "--db", str(db), *extra, **extra_env)
-    return subprocess.Popen([sys.executable, "-c", _FALLBACK, table, str(file), str(db)], cwd=ROOT,
-                            env=env(**extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_revops("ingest", table, str(file), "--db", str(db), *extra, **extra_env)
 
 
 def ingest(table: str, file: Path, db: Path, *extra: str, timeout: float = 300,

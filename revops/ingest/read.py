@@ -122,7 +122,8 @@ def _sniff(text: str, only: str | None = None) -> tuple[str, int]:
     sample = "".join(lines[:200])
     best: tuple[float, int, str] = (-1.0, 1, only or ",")
     for delim in (only,) if only else DELIMITERS:
-        records = [r for r in csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"') if r][:50]
+        # newline="": a bare carriage return ends a record instead of raising csv.Error
+        records = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delim, quotechar='"') if r][:50]
         if not records:
             continue
         width = len(records[0])
@@ -133,7 +134,7 @@ def _sniff(text: str, only: str | None = None) -> tuple[str, int]:
         if (score[0], score[1]) > (best[0], best[1]):
             best = score
     delim = best[2]
-    first = next(csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"'), [""])
+    first = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delim, quotechar='"'), [""])
     return delim, max(len(first), 1)
 
 
