@@ -48,7 +48,7 @@ def _handoffs_rows(frames: Frames, period: Period) -> list[dict[str, Any]] | Non
 
 
 def metrics_report(frames: Frames, period: Period, include_tables: bool = True) -> dict[str, Any]:
-    """{"as_of", "window": {"start", "end"}, "metrics": {id: {value, unit, tier, reason}}} (+ "tables")."""
+    """{"as_of", "window", "metrics": {id: {value, unit, tier, reason}}} plus the table metrics as lists of rows."""
     out: dict[str, Any] = {
         "as_of": period.as_of.isoformat(),
         "window": {"start": period.start.isoformat(), "end": period.end.isoformat()},
@@ -72,6 +72,9 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         if handoffs is not None:
             tables["handoffs"] = handoffs
         out["tables"] = tables
+        # Also at the top level ("stage_conversion", "handoffs"), where a reader of the JSON looks first;
+        # "metrics" stays scalar-only so every entry there has the same shape.
+        out.update(tables)
     return out
 
 
