@@ -279,8 +279,9 @@ def data_version(db: str | os.PathLike[str] | None = None) -> int:
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     """A value of the _meta table."""
-    row = con.execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None
+    # fetchall, not fetchone: DuckDB 2 refuses the next relation (con.sql) while a result is unfinished.
+    rows = con.execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:

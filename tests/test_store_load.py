@@ -301,3 +301,16 @@ def test_upload_log_records_file_hash_counts_and_user(db):
     assert (row["rows_read"], row["rows_loaded"], row["rows_rejected"]) == (2, 1, 1)
     assert row["user_name"] == "kim" and row["as_of"] == dt.date(2024, 5, 1)
     assert row["uploaded_at"] is not None
+
+
+def test_first_real_upload_replaces_the_demo_company(db):
+    """Into a file holding the demo, the first upload empties every table first: no made-up rows mix in."""
+    with store.connect(db) as con:
+        store.replace_tables(con, {"opportunities": pl.DataFrame({"opportunity_id": ["DEMO1"], "stage": ["Won"]}),
+                                   "accounts": pl.DataFrame({"account_id": ["DEMO-A"]})}, meta={"demo": "1"})
+    r = _load(db, A)
+    assert r.removed_demo and "demo company was removed" in r.summary()
+    with store.connect(db) as con:
+        assert not store.is_demo(con)
+        assert store.row_counts(con)["accounts"] == 0
+    assert _state(db)[0]["opportunity_id"].to_list() == ["D1", "D2", "D3"]

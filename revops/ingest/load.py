@@ -95,6 +95,11 @@ class Preview:
         rows = self.raw.frame.join(errors, left_on=LINE, right_on="line", how="inner").sort(LINE)
         return rows.select(self.raw.headers + ["error"])
 
+    def samples(self) -> dict[str, str | None]:
+        """The first filled value of each column in the file, to help map it."""
+        firsts = self.raw.frame.select(pl.col(h).drop_nulls().first() for h in self.headers)
+        return dict(zip(self.headers, firsts.row(0))) if firsts.height else dict.fromkeys(self.headers)
+
     def rejects_csv(self) -> bytes:
         """Rejected rows as a CSV to fix and re-upload (formula-looking text escaped)."""
         return to_csv_bytes(self.rejected_rows())
@@ -116,15 +121,17 @@ class UploadResult:
     unchanged: bool
     duplicate_of: int | None
     as_of: dt.date
+    removed_demo: bool = False
 
     def summary(self) -> str:
         """One line for people."""
         if self.unchanged:
             where = f" (it was already loaded as upload {self.duplicate_of})" if self.duplicate_of else ""
             return f"Nothing changed: all {self.rows_loaded} rows of {self.file_name} are already loaded as they are{where}."
+        demo = " The demo company was removed: the workspace now holds your data only." if self.removed_demo else ""
         return (f"Upload {self.upload_id}: loaded {self.rows_loaded} rows into {self.table} "
                 f"({self.rows_inserted} new, {self.rows_replaced} updated, {self.rows_unchanged} unchanged); "
-                f"{self.rows_rejected} rejected.")
+                f"{self.rows_rejected} rejected.{demo}")
 
 
 def _sha256(source: bytes | Path) -> str:
@@ -222,7 +229,7 @@ def load(db: Db, pv: Preview, *, as_of: dt.date | None = None, user: str | None 
             user=user or "unknown", mapping=pv.mapping, remember=pv.headers if save_mapping else None)
     return UploadResult(written.upload_id, pv.table, pv.file_name, pv.rows_read, pv.rows_ok, pv.rows_rejected,
                         written.rows_inserted, written.rows_replaced, written.rows_unchanged, written.unchanged,
-                        written.duplicate_of, day)
+                        written.duplicate_of, day, written.removed_demo)
 
 
 def undo(db: Db, upload_id: int) -> uploads.Undone:
