@@ -73,6 +73,16 @@ def test_ragged_rows_are_flagged_not_fatal():
     assert problems[6] is None  # 13,14, has three fields, the last one empty
 
 
+def test_short_rows_are_found_after_a_sep_line_and_a_quoted_line_break():
+    """Field counts are checked on records, so a sep= line or a multi-line cell does not shift them."""
+    raw = read_raw(b"sep=;\na;b;c\n1;2;3\n1;2\n4;5;6\n", "x.csv")
+    assert [(line, p is not None) for line, p in raw.frame.select(LINE, PROBLEM).rows()] == [
+        (3, False), (4, True), (5, False)]
+    raw = read_raw(b'a,b,c\n"x\ny",1,2\n1,2\n4,5,6\n', "x.csv")
+    assert [(line, p is not None) for line, p in raw.frame.select(LINE, PROBLEM).rows()] == [
+        (2, False), (4, True), (5, False)]
+
+
 def test_a_five_megabyte_field_does_not_crash_the_reader():
     """A 5 MB cell is read whole."""
     big = "x" * (5 * 1024 * 1024)

@@ -314,3 +314,23 @@ def test_first_real_upload_replaces_the_demo_company(db):
         assert not store.is_demo(con)
         assert store.row_counts(con)["accounts"] == 0
     assert _state(db)[0]["opportunity_id"].to_list() == ["D1", "D2", "D3"]
+
+
+def test_ragged_rows_in_a_mixed_file_are_rejected_with_their_line(db):
+    """A row with an extra field and one with a missing field are rejected; the others load."""
+    data = b"opportunity_id,stage,amount\nR1,Prospecting,1\nR2,Prospecting,2,oops\nR3,Prospecting\nR4,Won,4\n"
+    pv = preview(data, "ragged.csv", "opportunities")
+    assert pv.frame["opportunity_id"].to_list() == ["R1", "R4"]
+    assert pv.rejects.select("line", "problem").rows() == [(3, "wrong number of fields"),
+                                                           (4, "wrong number of fields")]
+    assert "more fields" in pv.rejects["reason"][0] and "fewer fields" in pv.rejects["reason"][1]
+    assert load(db, pv).rows_loaded == 2
+
+
+def test_a_five_megabyte_deal_name_loads(db):
+    """A 5 MB cell loads whole and changes nothing else."""
+    big = "y" * (5 * 1024 * 1024)
+    r = _load(db, csv_bytes([["opportunity_id", "stage", "opportunity_name"], ["BIG", "Prospecting", big]]))
+    assert r.rows_loaded == 1
+    with store.connect(db) as con:
+        assert con.sql("SELECT length(opportunity_name) FROM opportunities").fetchall() == [(len(big),)]

@@ -97,8 +97,7 @@ class Preview:
 
     def samples(self) -> dict[str, str | None]:
         """The first filled value of each column in the file, to help map it."""
-        firsts = self.raw.frame.select(pl.col(h).drop_nulls().first() for h in self.headers)
-        return dict(zip(self.headers, firsts.row(0))) if firsts.height else dict.fromkeys(self.headers)
+        return self.raw.samples if self.raw.samples is not None else _first_values(self.raw)
 
     def rejects_csv(self) -> bytes:
         """Rejected rows as a CSV to fix and re-upload (formula-looking text escaped)."""
@@ -132,6 +131,11 @@ class UploadResult:
         return (f"Upload {self.upload_id}: loaded {self.rows_loaded} rows into {self.table} "
                 f"({self.rows_inserted} new, {self.rows_replaced} updated, {self.rows_unchanged} unchanged); "
                 f"{self.rows_rejected} rejected.{demo}")
+
+
+def _first_values(raw: RawTable) -> dict[str, str | None]:
+    firsts = raw.frame.select(pl.col(h).drop_nulls().first() for h in raw.headers)
+    return dict(zip(raw.headers, firsts.row(0))) if firsts.height else dict.fromkeys(raw.headers)
 
 
 def _sha256(source: bytes | Path) -> str:
@@ -208,8 +212,13 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
                        pl.DataFrame(), raw, notices, used_saved)
     checked = check(raw, table, match.mapping, settings)
     notices += checked.notices
+    rows_read = raw.rows
+    # Only the rejected rows' original text is needed from here on (for the rejects file): free the rest.
+    samples = _first_values(raw)
+    raw.frame = raw.frame.filter(pl.col(LINE).is_in(checked.rejects["line"].unique().implode()))
+    raw.samples = samples
     return Preview(name, _sha256(source), table, guessed, raw.headers, match.mapping, match.unmatched,
-                   match.ambiguous, [], raw.rows, checked.frame, checked.rejects, checked.extras, raw, notices,
+                   match.ambiguous, [], rows_read, checked.frame, checked.rejects, checked.extras, raw, notices,
                    used_saved)
 
 

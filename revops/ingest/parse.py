@@ -91,9 +91,7 @@ def _plain(s: pl.Series) -> pl.Series | None:
     values = s.cast(pl.Float64, strict=False)
     if int(values.null_count()) != int(s.null_count()) or not bool(values.is_finite().all()):
         return None
-    if bool(s.str.contains(r"[eE]", literal=False).any()):
-        return None  # 1e5 is not how exports write amounts; let the full reader judge it
-    return values
+    return values  # (Excel's 1.5E+06 is a plain number too)
 
 
 def _numbers(s: pl.Series, decimal_comma_hint: bool, *, money: bool) -> tuple[pl.Series, pl.Series, bool, pl.Series]:
@@ -177,8 +175,8 @@ def ratio(s: pl.Series, decimal_comma_hint: bool = False) -> Parsed:
 
     A value with % is a percentage; a column whose plain values go above 1 is in percent too.
     """
-    pct = s.str.contains(r"%\s*$")
-    p = number(s.str.replace(r"\s*%\s*$", ""), decimal_comma_hint)
+    pct = s.str.ends_with("%")  # values arrive trimmed
+    p = number(s.str.replace(r"\s*%$", "") if bool(pct.any()) else s, decimal_comma_hint)
     plain_above_one = bool(p.values.filter(~pct.fill_null(False)).drop_nulls().gt(1).any())
     scaled = pl.select(
         pl.when(pct | pl.lit(plain_above_one)).then(p.values / 100).otherwise(p.values).alias(s.name)
@@ -321,9 +319,12 @@ _FORECAST = {
 
 def labels(s: pl.Series, table: dict[str, str]) -> Parsed:
     """CRM labels -> canonical codes ("New Business" -> new_business); unknown labels kept as they are."""
-    key = s.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
-    mapped = key.replace_strict(table, default=None, return_dtype=pl.String)
-    out = pl.select(pl.coalesce(mapped, s).alias(s.name)).to_series()
+    # A label column has a handful of distinct values: normalise those, then look each row up.
+    seen = s.drop_nulls().unique()
+    key = seen.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "").replace_strict(table, default=None,
+                                                                                 return_dtype=pl.String)
+    known = {k: v for k, v in zip(seen.to_list(), key.to_list()) if v is not None}
+    out = s.replace(known) if known else s
     return Parsed(out, pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True).alias("bad"), "text")
 
 

@@ -39,6 +39,7 @@ class RawTable:
     notices: list[str] = field(default_factory=list)
     blank_rows: int = 0
     footer_rows: int = 0
+    samples: dict[str, str | None] | None = None  # first value of each column, kept when the rows are let go
 
     @property
     def rows(self) -> int:
@@ -234,8 +235,9 @@ def _flag_short_rows(raw: RawTable, source: bytes | Path, delim: str, width: int
             tmp.unlink(missing_ok=True)
     if short.height == 0:
         return
-    # DuckDB numbers records from the first line it reads; a quoted line break does not count.
-    hit = pl.col(RECORD).is_in((short["line"]).implode()) & pl.col(last).is_null() & pl.col(PROBLEM).is_null()
+    # DuckDB numbers records from the top of the file (skipped lines included); a quoted line break does not count.
+    hit = ((pl.col(RECORD) + skip_lines).is_in(short["line"].implode()) & pl.col(last).is_null()
+           & pl.col(PROBLEM).is_null())
     raw.frame = raw.frame.with_columns(
         pl.when(hit).then(pl.lit(f"the row has fewer fields than the header's {width}"))
         .otherwise(pl.col(PROBLEM)).alias(PROBLEM))

@@ -154,11 +154,17 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
 def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[str]) -> pl.DataFrame:
     """Table rules: deal flags from the stage settings, spend on the first of its month."""
     if table == "opportunities":
-        flags = state_flags(typed["stage"], settings)
-        won = pl.coalesce(pl.col("is_won"), flags["is_won"])
-        typed = typed.with_columns(won.alias("is_won"))
-        typed = typed.with_columns(pl.coalesce(pl.col("is_closed"), flags["is_closed"] | pl.col("is_won"))
-                                   .alias("is_closed"))
+        # Flags of each distinct stage (a handful), then looked up per row.
+        seen = typed["stage"].drop_nulls().unique()
+        flags = state_flags(seen, settings)
+        closed = dict(zip(seen.to_list(), flags["is_closed"].to_list()))
+        won_by = dict(zip(seen.to_list(), flags["is_won"].to_list()))
+        stage = pl.col("stage")
+        typed = typed.with_columns(pl.coalesce(
+            pl.col("is_won"), stage.replace_strict(won_by, default=False, return_dtype=pl.Boolean)).alias("is_won"))
+        typed = typed.with_columns(pl.coalesce(
+            pl.col("is_closed"),
+            stage.replace_strict(closed, default=False, return_dtype=pl.Boolean) | pl.col("is_won")).alias("is_closed"))
     if table == "spend":
         typed = typed.with_columns(pl.col("month").dt.month_start())
     return typed
@@ -167,7 +173,9 @@ def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[s
 def _dedupe(accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the last row of each key; the earlier ones are rejected naming the line that wins."""
     keys = list(MODELS[table].key)
-    if not bool(accepted.select(keys).is_duplicated().any()):
+    # Counting distinct keys needs far less memory than marking duplicates; mark only when there are some.
+    distinct = accepted[keys[0]].n_unique() if len(keys) == 1 else accepted.select(pl.struct(keys).n_unique()).item()
+    if distinct == accepted.height:
         return accepted, pl.DataFrame(schema=REJECT_SCHEMA)
     last = pl.col(LINE).last().over(keys)
     marked = accepted.with_columns(last.alias("_last"))
