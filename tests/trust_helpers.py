@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import psutil
+
+from revops import store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,16 +81,11 @@ def wait_until_holding(proc: subprocess.Popen[str], path: Path, timeout: float =
 
 def state(db: Path) -> dict[str, int]:
     """What an upload changes, read in one transaction: deals, uploads logged, snapshot rows, data version."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with store.connect(db, read_only=True) as con:  # waits its turn while another process holds the file
         row = con.execute(
             "SELECT (SELECT count(*) FROM opportunities), (SELECT count(*) FROM _uploads), "
             "(SELECT count(*) FROM _opportunity_snapshots), "
-            "(SELECT CAST(value AS BIGINT) FROM _meta WHERE key = 'data_version')").fetchone()
-        con.execute("COMMIT")
-    finally:
-        con.close()
+            "(SELECT CAST(value AS BIGINT) FROM _meta WHERE key = 'data_version')").fetchall()[0]
     return {"deals": row[0], "uploads": row[1], "snapshots": row[2], "version": row[3]}
 
 
