@@ -12,6 +12,7 @@ from revops.ingest import load, preview, undo, upload_log
 from revops.ingest import dictionary as dd
 from revops.ingest import settings_edit as se
 from revops.ingest.aliases import targets
+from revops.ingest.load import describe_size
 from revops.schema import TABLES, Settings
 from revops.stages import unknown_stages
 from ui import auth, sidebar, state
@@ -141,8 +142,7 @@ def get_preview(upload, table: str | None, mapping: dict[str, str]):
     held = st.session_state.get("data_preview")
     if held is not None and held[0] == key:
         return held[1]
-    size_mb = upload.size / 1_000_000
-    with st.status(f"Reading and checking {upload.name} ({size_mb:,.1f} MB)…", expanded=False) as status:
+    with st.status(f"Reading and checking {upload.name} ({describe_size(upload.size)})…", expanded=False) as status:
         pv = preview(upload.getvalue(), upload.name, table, mapping or None, db=state.db_path())
         status.update(label=f"Read {pv.rows_read:,} rows of {upload.name}", state="complete")
     st.session_state["data_preview"] = (key, pv)

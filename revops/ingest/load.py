@@ -133,6 +133,11 @@ class UploadResult:
                 f"{self.rows_rejected} rejected.{demo}")
 
 
+def describe_size(n_bytes: int) -> str:
+    """A file size for people: 850 KB, 12.3 MB."""
+    return f"{n_bytes / 1e6:,.1f} MB" if n_bytes >= 1e6 else f"{max(n_bytes / 1e3, 0.1):,.1f} KB"
+
+
 def _first_values(raw: RawTable) -> dict[str, str | None]:
     firsts = raw.frame.select(pl.col(h).drop_nulls().first() for h in raw.headers)
     return dict(zip(raw.headers, firsts.row(0))) if firsts.height else dict.fromkeys(raw.headers)
