@@ -74,18 +74,52 @@ def _assignments(tree: ast.AST) -> dict[str, list[ast.AST]]:
     return out
 
 
-def _is_safe_csv(expr: ast.AST, assigned: dict[str, list[ast.AST]], depth: int = 0) -> bool:
-    """Whether an expression is (or lazily yields) to_csv_bytes(...)."""
+def _returns(fn: ast.FunctionDef) -> list[ast.AST]:
+    """The values a function returns (nested functions excluded); [] when it can fall off the end."""
+    values: list[ast.AST] = []
+    stack = list(fn.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            values.append(node.value if node.value is not None else ast.Constant(None))
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+    return values
+
+
+def _functions(sources: list[Path]) -> dict[str, list[ast.FunctionDef]]:
+    """Every function and method defined in the given files, by name."""
+    out: dict[str, list[ast.FunctionDef]] = {}
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                out.setdefault(node.name, []).append(node)
+    return out
+
+
+# Helpers a download may call instead of to_csv_bytes itself (e.g. Preview.rejects_csv), checked the same way.
+PROJECT_FUNCTIONS = _functions(sorted((ROOT / "revops").rglob("*.py")) + UI_SOURCES)
+
+
+def _is_safe_csv(expr: ast.AST, assigned: dict[str, list[ast.AST]], depth: int = 0,
+                 functions: dict[str, list[ast.FunctionDef]] | None = None) -> bool:
+    """Whether an expression is (or lazily yields) to_csv_bytes(...), directly or through a project helper."""
+    functions = PROJECT_FUNCTIONS if functions is None else functions
     if depth > 5:
         return False
     if isinstance(expr, ast.Call) and _func_name(expr.func) == "to_csv_bytes":
         return True
     if isinstance(expr, ast.Call) and _func_name(expr.func) == "partial" and expr.args:
         return _func_name(expr.args[0]) == "to_csv_bytes"  # functools.partial(to_csv_bytes, frame): built on click
+    if isinstance(expr, ast.Call) and _func_name(expr.func) in functions:
+        # A helper of the project: safe when every definition of that name only ever returns to_csv_bytes(...).
+        defs = functions[_func_name(expr.func)]
+        return all(_returns(fn) and all(_is_safe_csv(v, _assignments(fn), depth + 1, functions) for v in _returns(fn))
+                   for fn in defs)
     if isinstance(expr, ast.Lambda):
-        return _is_safe_csv(expr.body, assigned, depth + 1)
+        return _is_safe_csv(expr.body, assigned, depth + 1, functions)
     if isinstance(expr, ast.Name) and expr.id in assigned:
-        return all(_is_safe_csv(v, assigned, depth + 1) for v in assigned[expr.id])
+        return all(_is_safe_csv(v, assigned, depth + 1, functions) for v in assigned[expr.id])
     return False
 
 
@@ -93,13 +127,17 @@ def unsafe_downloads(source: str) -> list[int]:
     """Line numbers of download_button calls whose data is not produced by to_csv_bytes."""
     tree = ast.parse(source)
     assigned = _assignments(tree)
+    functions = dict(PROJECT_FUNCTIONS)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            functions[node.name] = [*functions.get(node.name, []), node]
     bad = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _func_name(node.func) == "download_button":
             data = next((k.value for k in node.keywords if k.arg == "data"), None)
             if data is None and len(node.args) >= 2:
                 data = node.args[1]
-            if data is None or not _is_safe_csv(data, assigned):
+            if data is None or not _is_safe_csv(data, assigned, functions=functions):
                 bad.append(node.lineno)
     return bad
 
@@ -116,16 +154,25 @@ def test_download_checker_flags_raw_data():
         "st.download_button('b', data=b'x')\n"
         "raw = df.write_csv()\nst.download_button('c', raw)\n"
         "st.download_button('d', data=functools.partial(str, df))\n"
+        "def raw_csv(df):\n    return df.write_csv().encode()\n"
+        "st.download_button('e', raw_csv(df))\n"
     )
-    assert unsafe_downloads(bad) == [1, 2, 4, 5]
+    assert unsafe_downloads(bad) == [1, 2, 4, 5, 8]
     good = (
         "st.download_button('a', to_csv_bytes(df))\n"
         "st.download_button('b', data=export.to_csv_bytes(df), file_name='x.csv')\n"
         "blob = to_csv_bytes(df)\ncol.download_button('c', blob)\n"
         "st.sidebar.download_button('d', data=lambda: to_csv_bytes(df))\n"
         "st.download_button('e', data=functools.partial(to_csv_bytes, df))\n"
+        "def safe_csv(df):\n    out = to_csv_bytes(df)\n    return out\n"
+        "st.download_button('f', pv.safe_csv())\n"
     )
     assert unsafe_downloads(good) == []
+
+
+def test_the_app_offers_downloads_at_all():
+    """The scan below has something to scan: the drill-downs, rejects and dictionary downloads exist."""
+    assert sum(download_calls(p.read_text()) for p in UI_SOURCES) >= 3
 
 
 @pytest.mark.parametrize("path", UI_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -191,3 +238,157 @@ def test_upload_limit_and_xsrf_protection_are_configured():
 def test_secrets_file_is_never_committed():
     """.streamlit/secrets.toml (OIDC client secret, cookie secret) is git-ignored."""
     assert ".streamlit/secrets.toml" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+# --- names from users never become SQL -------------------------------------------------------------------------
+
+HOSTILE = "x'); DROP TABLE accounts; --"
+
+
+def _tables(db: Path) -> set[str]:
+    from revops import store
+
+    with store.connect(db) as con:
+        return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def test_hostile_table_name_is_refused_in_a_sentence(tmp_path, capsys):
+    """`ingest 'opportunities"; DROP TABLE accounts; --' FILE` stops with one line naming the real tables."""
+    from revops.cli import main
+
+    db = tmp_path / "s.duckdb"
+    src = tmp_path / "deals.csv"
+    src.write_text("opportunity_id,stage\nD1,Prospecting\n")
+    before = _tables(db)
+    assert main(["ingest", 'opportunities"; DROP TABLE accounts; --', str(src), "--db", str(db)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "opportunities" in err and "Traceback" not in err
+    assert _tables(db) == before
+
+
+def test_hostile_headers_and_values_are_stored_as_text(tmp_path):
+    """Quotes and SQL in a header and in cells load as plain text; every table is still there."""
+    from revops import store
+    from revops.ingest import ingest_file
+
+    db = tmp_path / "s.duckdb"
+    src = tmp_path / "deals.csv"
+    hostile_header = 'note"); DROP TABLE opportunities; --'
+    with src.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["Opportunity ID", "Stage", "Opportunity Name", hostile_header],
+                                  ["D1", "Prospecting", HOSTILE, "'; DELETE FROM _uploads; --"],
+                                  ["D2", "Closed Won", "Robert\"); DROP TABLE leads;--", "ok"]])
+    before = _tables(db)
+    result = ingest_file(db, src, "opportunities", user="tester")
+    assert result.rows_loaded == 2
+    assert _tables(db) == before
+    with store.connect(db) as con:
+        names = sorted(r[0] for r in con.execute("SELECT opportunity_name FROM opportunities").fetchall())
+        extras = " ".join(r[0] for r in con.execute("SELECT data FROM _extras").fetchall())
+        uploads = con.execute("SELECT count(*) FROM _uploads").fetchall()[0][0]
+    assert names == sorted([HOSTILE, "Robert\"); DROP TABLE leads;--"])
+    assert "DELETE FROM _uploads" in extras and uploads == 1  # kept aside as data, never run
+
+
+def test_hostile_mapping_target_is_refused(tmp_path):
+    """A --map target that is not a column of the table is refused by name, not pasted into SQL."""
+    from revops.errors import UserError
+    from revops.ingest import preview
+
+    data = b"Opportunity ID,Stage,Name\nD1,Prospecting,x\n"
+    with pytest.raises(UserError, match="has no column"):
+        preview(data, "d.csv", "opportunities", {"Name": 'opportunity_name" TEXT); DROP TABLE accounts; --'})
+
+
+def test_hostile_scenario_name_round_trips(tmp_path):
+    """A scenario saved under a name full of quotes and SQL comes back under exactly that name."""
+    from revops.forecast import Levers
+    from revops.scenarios import delete_scenario, load_scenarios, save_scenario
+
+    db = tmp_path / "s.duckdb"
+    levers = Levers(win_rate=0.25, avg_deal_size=1000.0, sales_cycle_days=30.0, pipeline_created_per_month=10.0,
+                    gross_churn_rate=0.01, expansion_rate=0.01)
+    stored = save_scenario(db, HOSTILE, levers)
+    assert stored == HOSTILE and HOSTILE in load_scenarios(db)
+    assert delete_scenario(db, HOSTILE) and load_scenarios(db) == {}
+
+
+def _sql_f_strings(source: str) -> list[tuple[int, str]]:
+    """(line, source) of every f-string handed to DuckDB's execute/sql/query in a module."""
+    tree = ast.parse(source)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and _func_name(node.func) in ("execute", "sql", "query") and node.args
+                and isinstance(node.args[0], ast.JoinedStr)):
+            found.append((node.lineno, ast.unparse(node.args[0])))
+    return found
+
+
+def test_sql_text_interpolates_only_quoted_identifiers_and_numbers():
+    """Every value interpolated into SQL text is a quoted identifier, a schema-built fragment or a number.
+
+    Reviewed by hand: each name in ALLOWED below is built from the schema (revops/schema.py), from
+    constants, or is an int; user text always travels as a ? parameter or an Arrow frame.
+    """
+    allowed = {
+        # identifiers quoted by uploads._q / f'"{name}"', or built from schema columns
+        "_q", "t", "undo", "keys", "match", "incoming", "changed_src", "names", "cols", "specs", "table",
+        "name", "columns", "same_day", "mine", "later_rows", "_IN", "_CHANGED", "_OLD", "skip_lines", "where",
+        "select_sql", "_typed_select", "_key_match", "_touched", "size", "left", "right", "k", "op",
+    }
+    def offenders_in(source: str, where: str) -> list[str]:
+        out = []
+        for line, text in _sql_f_strings(source):
+            tree = ast.parse(text, mode="eval")
+            for value in (n for n in ast.walk(tree) if isinstance(n, ast.FormattedValue)):
+                names = {n.id for n in ast.walk(value.value) if isinstance(n, ast.Name)}
+                names |= {_func_name(n.func) for n in ast.walk(value.value) if isinstance(n, ast.Call)}
+                if not names or not names <= allowed | {"str", "int", "join", "map", "format"}:
+                    out.append(f"{where}:{line}: {ast.unparse(value.value)}")
+        return out
+
+    # The check itself: a value from outside the list is caught.
+    assert offenders_in("con.execute(f'SELECT * FROM t WHERE name = {user_text}')", "x") == ["x:1: user_text"]
+    scanned = 0
+    found: list[str] = []
+    for path in sorted((ROOT / "revops").rglob("*.py")):
+        source = path.read_text()
+        scanned += len(_sql_f_strings(source))
+        found += offenders_in(source, str(path.relative_to(ROOT)))
+    assert scanned >= 10  # the store, uploads and undo build their SQL this way
+    assert not found, "SQL built from a value not known to be safe:\n" + "\n".join(found)
+
+
+# --- uploaded markup on the page ---------------------------------------------------------------------------------
+
+MARKUP = "<script>alert(1)</script>"
+
+
+def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch):
+    """A file named and filled with <script>/<img onerror> loads, and the page shows those names as text only."""
+    from streamlit.testing.v1 import AppTest
+
+    from revops import store
+
+    db = tmp_path / "x.duckdb"
+    with store.connect(db):
+        pass
+    monkeypatch.setenv("REVOPS_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    body = (f"Opportunity ID,Stage,Opportunity Name,Amount\nD1,Prospecting,{MARKUP},100\n"
+            f"D2,Closed Won,<img src=x onerror=alert(2)>,50\n")
+    at.file_uploader[0].set_value((f"{MARKUP}.csv", body.encode(), "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label.startswith("Load ")).click()
+    at.run()
+    assert not at.exception, at.exception
+    with store.connect(db) as con:
+        assert {r[0] for r in con.execute("SELECT opportunity_name FROM opportunities").fetchall()} == {
+            MARKUP, "<img src=x onerror=alert(2)>"}
+    shown = [e for e in [*at.markdown, *at.caption, *at.success, *at.info] if "<script>" in e.value]
+    assert shown, "the upload's file name should be on the page (upload log, success message)"
+    assert not [e for e in shown if getattr(e, "allow_html", False)]
+    assert not at.get("html")
