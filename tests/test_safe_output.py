@@ -392,3 +392,23 @@ def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch
     assert shown, "the upload's file name should be on the page (upload log, success message)"
     assert not [e for e in shown if getattr(e, "allow_html", False)]
     assert not at.get("html")
+
+
+def test_data_page_explains_the_upload_limit(tmp_path, monkeypatch):
+    """The uploader's help names the configured limit and where it is set."""
+    import tomllib
+
+    from streamlit.testing.v1 import AppTest
+
+    from revops import store
+
+    with store.connect(tmp_path / "empty.duckdb"):
+        pass  # an empty workspace: no demo company to build first
+    monkeypatch.setenv("REVOPS_DB", str(tmp_path / "empty.duckdb"))
+    limit = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    help_text = at.file_uploader[0].help
+    assert f"{limit} MB" in help_text and "server.maxUploadSize" in help_text
