@@ -1,11 +1,14 @@
 """Access control: open as a local tool without [auth]; with it, sign-in and roles decide who sees and changes data."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.auth import EDITOR, NONE, VIEWER, auth_problem, resolve_role
 
+APP = Path(__file__).resolve().parents[1] / "app.py"
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "not-a-real-secret-but-long-enough-0123456789",
@@ -181,3 +184,101 @@ def test_sidebar_names_the_signed_in_user(email, expected):
     at = _app({"is_logged_in": True, "email": email}, {"auth": AUTH, "roles": ROLES})
     shown = " ".join(c.value for c in at.sidebar.caption)
     assert email in shown and ("editor" in shown) == expected
+
+
+# --- the real app ----------------------------------------------------------------------------------------------
+
+WRITE_BUTTONS = ("Save stages", "Save settings")
+
+
+@pytest.fixture()
+def empty_db(tmp_path, monkeypatch):
+    """An empty workspace with one earlier upload, so the upload log has an Undo button."""
+    from revops import store
+    from revops.ingest import ingest_file
+
+    db = tmp_path / "access.duckdb"
+    src = tmp_path / "deals.csv"
+    src.write_text("opportunity_id,stage,amount\nD1,Prospecting,100\nD2,Closed Won,50\n")
+    ingest_file(db, src, "opportunities", user="setup")
+    with store.connect(db):
+        pass
+    monkeypatch.setenv("REVOPS_DB", str(db))
+    return db
+
+
+def _data_page(user: dict | None, secrets: dict | None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if secrets:
+        at.secrets.update(secrets)
+    if user is not None:
+        at.user = user
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _write_controls(at: AppTest) -> dict[str, bool]:
+    """Label -> disabled, for the Data page's write buttons (Undo, Save stages, Save settings)."""
+    out = {b.label: b.disabled for b in at.button if b.label in (*WRITE_BUTTONS, "Undo")}
+    out.update({b.label: b.disabled for b in at.get("form_submit_button") if b.label in WRITE_BUTTONS})
+    return out
+
+
+def test_signed_out_visitor_of_the_app_sees_no_numbers(empty_db):
+    """With sign-in configured, the app shows only the sign-in screen: no metrics, no filters, no data page."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.secrets.update({"auth": AUTH, "roles": ROLES})
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.metric and not at.sidebar.multiselect and not at.file_uploader
+
+
+def test_open_app_lets_everyone_write_and_says_so(empty_db):
+    """Without [auth] the Data page's write buttons are enabled and the page says it runs open."""
+    at = _data_page(None, None)
+    controls = _write_controls(at)
+    assert set(controls) == {"Undo", *WRITE_BUTTONS} and not any(controls.values()), controls
+    assert any("local tool" in c.value for c in at.caption)
+
+
+def test_viewer_sees_the_data_page_with_every_write_disabled(empty_db):
+    """A viewer reads the upload log and settings, but Undo and both Save buttons are disabled with the reason."""
+    at = _data_page({"is_logged_in": True, "email": "bob@acme.com"}, {"auth": AUTH, "roles": ROLES})
+    controls = _write_controls(at)
+    assert set(controls) == {"Undo", *WRITE_BUTTONS} and all(controls.values()), controls
+    undo = next(b for b in at.button if b.label == "Undo")
+    assert "view-only" in (undo.help or "")
+    assert any("view-only" in c.value for c in at.caption)
+
+
+def test_viewer_cannot_load_a_file(empty_db):
+    """A viewer may preview a file, but its Load button is disabled and nothing is written."""
+    from revops import store
+
+    at = _data_page({"is_logged_in": True, "email": "bob@acme.com"}, {"auth": AUTH, "roles": ROLES})
+    at.file_uploader[0].set_value(("more.csv", b"opportunity_id,stage\nD9,Prospecting\n", "text/csv"))
+    at.run()
+    load = next(b for b in at.button if b.label.startswith("Load "))
+    assert load.disabled
+    with store.connect(empty_db) as con:
+        assert con.execute("SELECT count(*) FROM _uploads").fetchall()[0][0] == 1
+
+
+def test_editor_loads_and_is_named_in_the_log(empty_db):
+    """An editor's upload goes in, logged under the signed-in address."""
+    from revops import store
+
+    at = _data_page({"is_logged_in": True, "email": "ana@acme.com"}, {"auth": AUTH, "roles": ROLES})
+    assert not any(_write_controls(at).values())
+    at.file_uploader[0].set_value(("more.csv", b"opportunity_id,stage\nD9,Prospecting\n", "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label.startswith("Load ")).click()
+    at.run()
+    with store.connect(empty_db) as con:
+        users = [r[0] for r in con.execute("SELECT user_name FROM _uploads ORDER BY upload_id").fetchall()]
+    assert users == ["setup", "ana@acme.com"]
