@@ -34,6 +34,12 @@ def test_money_ambiguous_thousands_follow_the_file_hint():
     assert parse.money(S("1,234", "2,000"), decimal_comma_hint=True).values.to_list() == [1.23, 2.0]
 
 
+def test_plain_looking_thousands_in_a_decimal_comma_file():
+    """In a semicolon (European) file 1.500 and 2.000 are thousands, not 1.5 and 2."""
+    assert parse.money(S("1.500", "2.000", "300"), decimal_comma_hint=True).values.to_list() == [1500.0, 2000.0, 300.0]
+    assert parse.money(S("1.500", "2.000", "300")).values.to_list() == [1.5, 2.0, 300.0]
+
+
 def test_money_in_another_currency_is_noted():
     """Amounts marked EUR in a USD workspace are read but the preview says so."""
     p = parse.money(S("12 EUR", "5"))

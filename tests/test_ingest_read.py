@@ -160,3 +160,23 @@ def test_xlsx_rows_are_numbered_like_excel_rows():
     raw = read_raw(buf.getvalue(), "x.xlsx")
     assert raw.frame.select("id", "amount", LINE).rows() == [("A", "1", 2), ("B", "2.5", 4)]
     assert isinstance(raw.frame, pl.DataFrame)
+
+
+def test_xlsx_title_block_above_the_header_is_skipped():
+    """A formatted report's title rows are skipped; the header is the first full row; lines stay Excel rows."""
+    import io
+
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Opportunity Pipeline"])
+    ws.append(["Filtered by: All opportunities"])
+    ws.append([])
+    ws.append(["Opportunity ID", "Stage", "Amount"])
+    ws.append(["A1", "Prospecting", 5])
+    buf = io.BytesIO()
+    wb.save(buf)
+    raw = read_raw(buf.getvalue(), "report.xlsx")
+    assert raw.headers == ["Opportunity ID", "Stage", "Amount"]
+    assert raw.frame.select("Opportunity ID", LINE).rows() == [("A1", 5)]
+    assert "title rows" in raw.notices[0]

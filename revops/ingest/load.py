@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,8 @@ class UploadResult:
         """One line for people."""
         if self.unchanged:
             where = f" (it was already loaded as upload {self.duplicate_of})" if self.duplicate_of else ""
-            return f"Nothing changed: all {self.rows_loaded} rows of {self.file_name} are already loaded as they are{where}."
+            return (f"Nothing changed: all {self.rows_loaded} rows of {self.file_name} are already loaded as they "
+                    f"are{where}.")
         demo = " The demo company was removed: the workspace now holds your data only." if self.removed_demo else ""
         return (f"Upload {self.upload_id}: loaded {self.rows_loaded} rows into {self.table} "
                 f"({self.rows_inserted} new, {self.rows_replaced} updated, {self.rows_unchanged} unchanged); "
@@ -189,7 +191,11 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
     name = file_name or (source.name if isinstance(source, Path) else "upload.csv")
     if table is not None and table not in TABLES:
         raise UserError(f"Unknown table “{table}”; use one of: {', '.join(TABLES)}.")
-    raw = read_raw(source, name)
+    # The file's hash is computed beside the reading (hashlib lets go of the GIL on large blocks).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(_sha256, source)
+        raw = read_raw(source, name)
+        sha = digest.result()
     saved: tuple[str, dict[str, str]] | None = None
     if db is not None and (settings is None or not mapping):
         with _connection(db) as con:
@@ -212,7 +218,7 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
         notices.insert(0, f"Loading as {table} (guessed from the column names).")
     empty = pl.DataFrame(schema=REJECT_SCHEMA)
     if match.missing_required or raw.rows == 0:
-        return Preview(name, _sha256(source), table, guessed, raw.headers, match.mapping, match.unmatched,
+        return Preview(name, sha, table, guessed, raw.headers, match.mapping, match.unmatched,
                        match.ambiguous, match.missing_required, raw.rows, raw.frame.clear(), empty,
                        pl.DataFrame(), raw, notices, used_saved)
     checked = check(raw, table, match.mapping, settings)
@@ -222,7 +228,7 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
     samples = _first_values(raw)
     raw.frame = raw.frame.filter(pl.col(LINE).is_in(checked.rejects["line"].unique().implode()))
     raw.samples = samples
-    return Preview(name, _sha256(source), table, guessed, raw.headers, match.mapping, match.unmatched,
+    return Preview(name, sha, table, guessed, raw.headers, match.mapping, match.unmatched,
                    match.ambiguous, [], rows_read, checked.frame, checked.rejects, checked.extras, raw, notices,
                    used_saved)
 

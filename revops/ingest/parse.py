@@ -6,8 +6,6 @@ from typing import Literal
 
 import polars as pl
 
-from revops.stages import normalize
-
 
 @dataclass(frozen=True)
 class Parsed:
@@ -96,7 +94,8 @@ def _plain(s: pl.Series) -> pl.Series | None:
 
 def _numbers(s: pl.Series, decimal_comma_hint: bool, *, money: bool) -> tuple[pl.Series, pl.Series, bool, pl.Series]:
     """(absolute value, negative?, decimal comma used?, currency marks found) of number-like strings."""
-    plain = _plain(s)
+    # In a decimal-comma file 1.500 means fifteen hundred: only the full reader may judge dots there.
+    plain = None if decimal_comma_hint and bool(s.str.contains(".", literal=True).any()) else _plain(s)
     if plain is not None:
         none = pl.repeat(None, s.len(), dtype=pl.String, eager=True).alias("marks")
         return plain.abs(), plain < 0, False, none
@@ -339,4 +338,4 @@ def forecast_category(s: pl.Series) -> Parsed:
 
 
 __all__ = ["Parsed", "boolean", "dates", "deal_type", "forecast_category", "integer", "labels", "money",
-           "normalize", "number", "ratio", "salesforce_ids", "score", "sf_suffix", "text"]
+           "number", "ratio", "salesforce_ids", "score", "sf_suffix", "text"]
