@@ -59,9 +59,10 @@ def load_upload(pv) -> None:
         return
     as_of = st.session_state.get("data_as_of") if pv.table == "opportunities" else None
     try:
-        result = load(state.db_path(), pv, as_of=as_of, user=current_user(),
-                      strict=bool(st.session_state.get("data_strict")),
-                      save_mapping=bool(st.session_state.get("data_remember")))
+        with store.write_lock():  # another session's upload must not land between the comparison and the write
+            result = load(state.db_path(), pv, as_of=as_of, user=current_user(),
+                          strict=bool(st.session_state.get("data_strict")),
+                          save_mapping=bool(st.session_state.get("data_remember")))
     except Exception as exc:  # one sentence for the user, never a traceback
         flash("error", user_message(exc))
         return
@@ -75,7 +76,8 @@ def undo_upload(upload_id: int) -> None:
     if _refused():
         return
     try:
-        done = undo(state.db_path(), upload_id)
+        with store.write_lock():  # the overlap check and the undo see the same uploads
+            done = undo(state.db_path(), upload_id)
     except Exception as exc:
         flash("error", user_message(exc))
         return

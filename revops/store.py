@@ -205,13 +205,24 @@ def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """All of the block or none of it; bumps the data version when it commits."""
+def write_lock() -> Iterator[None]:
+    """This process's write turn for a read-then-write sequence (re-entrant; transaction() takes it too)."""
+    # An upload compares its rows with the table before its transaction; holding the turn from the comparison
+    # on keeps another session's upload of the same keys from slipping in between (duplicate keys otherwise).
     with _GATE.parked():
         locked = _WRITE_LOCK.acquire(timeout=lock_wait_seconds())
     if not locked:
         raise StoreBusy("The database is busy: another upload is still running. Try again in a moment.")
     try:
+        yield
+    finally:
+        _WRITE_LOCK.release()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All of the block or none of it; bumps the data version when it commits."""
+    with write_lock():
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
@@ -221,8 +232,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    finally:
-        _WRITE_LOCK.release()
 
 
 def table_ddl(table: str) -> str:

@@ -237,3 +237,31 @@ def test_commit_gives_up_cleanly_when_a_read_never_ends(tmp_path, monkeypatch):
         reader.join()
     with store.connect(db) as con:
         assert con.execute("SELECT count(*) FROM _mappings").fetchall()[0][0] == 0
+
+
+def test_overlapping_uploads_in_one_process_never_duplicate_keys(tmp_path):
+    """Two sessions loading files with the same 20,000 deals at once end with 20,000 deals: one upserts the other."""
+    from revops.ingest import ingest_file
+
+    db = tmp_path / "race.duckdb"
+    files = [opportunities_csv(tmp_path / f"{n}.csv", 20_000, "SAME-") for n in ("a", "b")]
+    # The second file changes every amount, so whichever loads second replaces the first one's rows.
+    pl.read_csv(files[1]).with_columns(pl.col("amount") + 1).write_csv(files[1])
+    errors: list[BaseException] = []
+
+    def upload(path: Path) -> None:
+        try:
+            with store.write_lock():  # what the Data page holds around preview-compare-write
+                ingest_file(db, path, "opportunities", user=path.stem)
+        except BaseException as exc:  # collected and asserted by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    with store.connect(db) as con:
+        deals, keys = con.execute("SELECT count(*), count(DISTINCT opportunity_id) FROM opportunities").fetchall()[0]
+    assert (deals, keys) == (20_000, 20_000)
