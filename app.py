@@ -1,6 +1,7 @@
 """RevOps cockpit: the router. Sections, the shared sidebar, the demo banner; pages do the rest."""
 import streamlit as st
 
+from revops.store import StoreBusy
 from ui import auth, sidebar, state
 
 st.set_page_config(page_title="RevOps cockpit", page_icon=":material/monitoring:", layout="wide")
@@ -37,5 +38,8 @@ if auth.gate():
     if demo:
         st.info("You are looking at **demo data** for a made-up company. Load your own exports on the "
                 "**Data** page to see your numbers.", icon=":material/science:")
-    sidebar.render()
-    page.run()
+    try:
+        sidebar.render()
+        page.run()
+    except StoreBusy as exc:  # an upload from another process took the file while this page was reading it
+        st.warning(f"{exc} The page shows its numbers again once the upload is done.", icon=":material/hourglass_top:")

@@ -265,3 +265,43 @@ def test_overlapping_uploads_in_one_process_never_duplicate_keys(tmp_path):
     with store.connect(db) as con:
         deals, keys = con.execute("SELECT count(*), count(DISTINCT opportunity_id) FROM opportunities").fetchall()[0]
     assert (deals, keys) == (20_000, 20_000)
+
+
+# --- the app while another process holds the file ----------------------------------------------------------------
+
+APP = ROOT / "app.py"
+
+
+def test_app_says_busy_when_an_upload_holds_the_file(base, monkeypatch):
+    """Opening the app while another process holds the file past the wait shows "busy" in a sentence."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("REVOPS_DB", str(base))
+    monkeypatch.setenv("REVOPS_LOCK_WAIT_SECONDS", "0.5")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(base), "20"], cwd=ROOT, env=env(),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert not at.exception, at.exception
+    assert any("busy" in e.value for e in [*at.error, *at.warning])
+
+
+def test_busy_file_in_the_middle_of_a_page_is_a_sentence(base, monkeypatch):
+    """When the file turns busy after the page started reading, the page says so instead of a traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state as ui_state
+
+    monkeypatch.setenv("REVOPS_DB", str(base))
+
+    def busy(*_args, **_kwargs):
+        raise store.StoreBusy("The database is busy: another upload is still running. Try again in a moment.")
+
+    monkeypatch.setattr(ui_state, "all_frames", busy)  # the sidebar's first read of the tables
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any("busy" in w.value for w in at.warning)
