@@ -91,6 +91,17 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
 def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, extras: pl.DataFrame, *,
                  file_name: str, sha256: str, rows_read: int, rows_rejected: int, as_of: dt.date,
                  user: str, mapping: dict[str, str], remember: list[str] | None = None) -> Written:
+    """Upsert the rows by key in ONE transaction (see _write_upload), holding this process's write turn
+    from the comparison with the stored rows to the commit, so no other upload lands in between."""
+    with store.write_lock():
+        return _write_upload(con, table, frame, extras, file_name=file_name, sha256=sha256, rows_read=rows_read,
+                             rows_rejected=rows_rejected, as_of=as_of, user=user, mapping=mapping,
+                             remember=remember)
+
+
+def _write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, extras: pl.DataFrame, *,
+                  file_name: str, sha256: str, rows_read: int, rows_rejected: int, as_of: dt.date,
+                  user: str, mapping: dict[str, str], remember: list[str] | None = None) -> Written:
     """Upsert the rows by key in ONE transaction, keeping what they replaced so undo can restore it.
 
     Rows identical to what is stored are left alone; when nothing would change (the same file
@@ -215,7 +226,16 @@ def _touched(table: str, where: str) -> str:
 
 
 def undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
-    """Restore exactly the rows an upload replaced and remove those it inserted, its snapshot and extras."""
+    """Restore exactly the rows an upload replaced and remove those it inserted, its snapshot and extras.
+
+    The overlap check and the restore run in this process's one write turn, so they see the same uploads.
+    """
+    with store.write_lock():
+        return _undo_upload(con, upload_id)
+
+
+def _undo_upload(con: duckdb.DuckDBPyConnection, upload_id: int) -> Undone:
+    """undo_upload, inside the write turn."""
     rows = con.execute("SELECT table_name, undone_at, as_of FROM _uploads WHERE upload_id = ?", [upload_id]).fetchall()
     if not rows:
         raise UserError(f"There is no upload {upload_id}.")

@@ -49,7 +49,7 @@ def test_european_export_loads_the_same_rows(canonical):
 
 
 def test_salesforce_footer_is_skipped_with_a_notice():
-    """The report footer (Grand Totals / Copyright … salesforce.com / Confidential …) is not loaded and is mentioned."""
+    """The report footer (Copyright … salesforce.com, Confidential …) is not loaded, and the preview says so."""
     pv = preview(gen.salesforce_report_csv(), "report.csv", "opportunities")
     assert pv.rows_read == 6
     assert any("footer" in n for n in pv.notices)

@@ -334,3 +334,12 @@ def test_a_five_megabyte_deal_name_loads(db):
     assert r.rows_loaded == 1
     with store.connect(db) as con:
         assert con.sql("SELECT length(opportunity_name) FROM opportunities").fetchall() == [(len(big),)]
+
+
+def test_a_touch_must_name_a_lead_account_or_deal():
+    """touches: a row with none of lead_id, account_id, opportunity_id is rejected."""
+    pv = preview(csv_bytes([["Touched At", "Channel", "Lead ID", "Account ID"],
+                            ["2024-01-02 10:00", "webinar", "L1", ""], ["2024-01-03 11:00", "ads", "", ""]]),
+                 "t.csv", "touches")
+    assert pv.frame["lead_id"].to_list() == ["L1"]
+    assert pv.rejects.select("line", "problem").rows() == [(3, "nobody touched")]

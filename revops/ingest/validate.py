@@ -127,8 +127,14 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
             notices.append(f"{int(other.sum())} row(s) are in another currency than {settings.currency} "
                            f"(lines {', '.join(map(str, bad_lines))}{'…' if int(other.sum()) > 5 else ''}).")
 
+    if table == "touches":  # a touch must say whom it touched
+        ids = ["lead_id", "account_id", "opportunity_id"]
+        nobody = pl.select(pl.all_horizontal(out[c].is_null() for c in ids)).to_series()
+        rejects.append(_reasons(lines, nobody, ", ".join(source_of.get(c, c) for c in ids), "nobody touched",
+                                "a touch needs a lead_id, account_id or opportunity_id"))
+
     typed = pl.DataFrame(out).with_columns(lines.alias(LINE))
-    typed = _derive(typed, table, settings, notices)
+    typed = _derive(typed, table, settings)
 
     # A misaligned row (wrong field count) is reported once, for the row, not per column.
     ragged = frame[PROBLEM].is_not_null()
@@ -151,7 +157,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     return Checked(frame=accepted, rejects=long, extras=extras, notices=notices)
 
 
-def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[str]) -> pl.DataFrame:
+def _derive(typed: pl.DataFrame, table: str, settings: Settings) -> pl.DataFrame:
     """Table rules: deal flags from the stage settings, spend on the first of its month."""
     if table == "opportunities":
         # Flags of each distinct stage (a handful), then looked up per row.
@@ -159,12 +165,11 @@ def _derive(typed: pl.DataFrame, table: str, settings: Settings, notices: list[s
         flags = state_flags(seen, settings)
         closed = dict(zip(seen.to_list(), flags["is_closed"].to_list()))
         won_by = dict(zip(seen.to_list(), flags["is_won"].to_list()))
-        stage = pl.col("stage")
-        typed = typed.with_columns(pl.coalesce(
-            pl.col("is_won"), stage.replace_strict(won_by, default=False, return_dtype=pl.Boolean)).alias("is_won"))
-        typed = typed.with_columns(pl.coalesce(
-            pl.col("is_closed"),
-            stage.replace_strict(closed, default=False, return_dtype=pl.Boolean) | pl.col("is_won")).alias("is_closed"))
+        derived_won = pl.col("stage").replace_strict(won_by, default=False, return_dtype=pl.Boolean)
+        derived_closed = pl.col("stage").replace_strict(closed, default=False, return_dtype=pl.Boolean)
+        typed = typed.with_columns(pl.coalesce(pl.col("is_won"), derived_won).alias("is_won"))
+        typed = typed.with_columns(
+            pl.coalesce(pl.col("is_closed"), derived_closed | pl.col("is_won")).alias("is_closed"))
     if table == "spend":
         typed = typed.with_columns(pl.col("month").dt.month_start())
     return typed
