@@ -11,7 +11,7 @@ import polars as pl
 
 from revops import store
 from revops.errors import UserError
-from revops.schema import MODELS, columns
+from revops.schema import MODELS, TABLES, columns
 
 _IN, _CHANGED, _OLD = "_rv_in", "_rv_changed", "_rv_old"
 
@@ -91,8 +91,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
 def write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, extras: pl.DataFrame, *,
                  file_name: str, sha256: str, rows_read: int, rows_rejected: int, as_of: dt.date,
                  user: str, mapping: dict[str, str], remember: list[str] | None = None) -> Written:
-    """Upsert the rows by key in ONE transaction (see _write_upload), holding this process's write turn
-    from the comparison with the stored rows to the commit, so no other upload lands in between."""
+    """_write_upload inside this process's write turn: no other upload lands between comparison and commit."""
     with store.write_lock():
         return _write_upload(con, table, frame, extras, file_name=file_name, sha256=sha256, rows_read=rows_read,
                              rows_rejected=rows_rejected, as_of=as_of, user=user, mapping=mapping,
@@ -192,7 +191,6 @@ def _write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
 
 def _clear_demo(con: duckdb.DuckDBPyConnection) -> None:
     """Empty every canonical table and its bookkeeping and drop the demo mark (inside the caller's transaction)."""
-    from revops.schema import TABLES
     for table in TABLES:
         con.execute(f"DELETE FROM {_q(table)}")
         con.execute(f"DELETE FROM {_q('_undo_' + table)}")

@@ -34,6 +34,11 @@ def test_money_ambiguous_thousands_follow_the_file_hint():
     assert parse.money(S("1,234", "2,000"), decimal_comma_hint=True).values.to_list() == [1.23, 2.0]
 
 
+def test_amounts_too_large_for_the_store_are_bad():
+    """10^16 and beyond do not fit DECIMAL(18,2): bad values, not a failed load."""
+    assert parse.money(S("99999999999999.99", "1e17")).bad.to_list() == [False, True]
+
+
 def test_plain_looking_thousands_in_a_decimal_comma_file():
     """In a semicolon (European) file 1.500 and 2.000 are thousands, not 1.5 and 2."""
     assert parse.money(S("1.500", "2.000", "300"), decimal_comma_hint=True).values.to_list() == [1500.0, 2000.0, 300.0]

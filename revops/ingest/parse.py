@@ -82,6 +82,7 @@ _EU_SURE = r",\d{1,2}$|,\d{4,}$|\.\d{3},|^\d{1,3}(\.\d{3}){2,}$"
 _SPACES = r"[\s\u00a0\u202f']"
 _CURRENCY_MARKS = r"[$€£¥₹]"
 _SYMBOL_CODES = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+MONEY_LIMIT = 1e16
 
 
 def _plain(s: pl.Series) -> pl.Series | None:
@@ -160,7 +161,9 @@ def integer(s: pl.Series, decimal_comma_hint: bool = False) -> Parsed:
 def money(s: pl.Series, decimal_comma_hint: bool = False, currency: str = "USD") -> Parsed:
     """Amounts: 1234.5, $1,234.50, USD 1,234.50, 1.234,50 €, (1,234) negative; rounded to cents."""
     value, negative, _, marks = _numbers(s, decimal_comma_hint, money=True)
-    out = pl.select(pl.when(negative).then(-value).otherwise(value).round(2).alias(s.name)).to_series()
+    signed = pl.when(negative).then(-value).otherwise(value).round(2)
+    # The store keeps amounts as DECIMAL(18,2): anything from 10^16 up does not fit (and is no deal size).
+    out = pl.select(pl.when(signed.abs() < MONEY_LIMIT).then(signed).alias(s.name)).to_series()
     foreign = sorted({m for m in marks.drop_nulls().unique().to_list() if m != currency.upper()})
     note = None
     if foreign:
