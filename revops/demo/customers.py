@@ -23,7 +23,7 @@ FEATURE_ADOPTION = np.array([1.0, 0.85, 0.6, 0.5, 0.4, 0.3, 0.25])
 FEATURE_USER_SHARE = np.array([0.8, 0.55, 0.15, 0.35, 0.3, 0.05, 0.25])
 EVENTS_PER_USER = np.array([14.0, 6.0, 40.0, 9.0, 5.0, 120.0, 4.0])
 SEAT_RATIO = np.array([0.35, 0.10, 0.025])
-USAGE_WEEKS = 26
+USAGE_WEEKS = 30  # at scale 1M about 11M usage rows (the scale goal asks for at least 10M)
 DECLINING_P = 0.12
 
 

@@ -1,0 +1,1 @@
+"""The benchmark at scale: `python -m revops bench` (see bench/run.py)."""
