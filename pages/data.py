@@ -178,8 +178,9 @@ def upload_section() -> None:
     upload = st.file_uploader("A CSV, TSV or Excel export (Salesforce, HubSpot, a billing tool, a spreadsheet)",
                               type=["csv", "txt", "tsv", "xlsx"], key=f"data_uploader_{round_}",
                               help=f"Files up to {st.get_option('server.maxUploadSize')} MB: the limit set by "
-                                   "server.maxUploadSize in .streamlit/config.toml (README, “Security and access”). "
-                                   "Bigger exports load with `python -m revops ingest`, which has no limit.")
+                                   "server.maxUploadSize in .streamlit/config.toml (README, “Security and "
+                                   "access”). Bigger exports load with `python -m revops ingest`, which has no "
+                                   "limit.")
     picked = st.selectbox("Table", [GUESS, *TABLES], key="data_table",
                           help="Which canonical table the file fills; by default guessed from its column names.")
     if upload is None:
