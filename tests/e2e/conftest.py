@@ -61,6 +61,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     """`streamlit run app.py` on a fresh demo database (built by the CLI first), stopped after the module."""
+    if not CHROMIUM.exists():  # no server to start when no browser can look at it
+        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install chromium` to run the browser tests")
     tmp = tmp_path_factory.mktemp("e2e")
     db = tmp / "revops.duckdb"
     demo = subprocess.run([sys.executable, "-m", "revops", "demo", "--db", str(db), "--scale", DEMO_SCALE],
