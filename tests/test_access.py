@@ -282,3 +282,13 @@ def test_editor_loads_and_is_named_in_the_log(empty_db):
     with store.connect(empty_db) as con:
         users = [r[0] for r in con.execute("SELECT user_name FROM _uploads ORDER BY upload_id").fetchall()]
     assert users == ["setup", "ana@acme.com"]
+
+
+def test_named_providers_get_one_sign_in_button_each():
+    """With [auth.google] and [auth.okta] the signed-out screen offers a button per provider."""
+    auth = {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": AUTH["cookie_secret"],
+            "google": {"client_id": "g", "client_secret": "s", "server_metadata_url": "https://g/.well-known/x"},
+            "okta": {"client_id": "o", "client_secret": "s", "server_metadata_url": "https://o/.well-known/x"}}
+    at = _app({"is_logged_in": False}, {"auth": auth, "roles": ROLES})
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in with Google", "Sign in with Okta"]

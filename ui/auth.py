@@ -53,6 +53,12 @@ def auth_problem(auth: Mapping[str, Any] | None = None) -> str | None:
             + ", ".join(missing) + ". Add them (see README, \"Security and access\") and restart the app.")
 
 
+def providers_configured() -> list[str]:
+    """Names of the identity providers configured as [auth.NAME] tables ([] when [auth] holds one itself)."""
+    auth = _section("auth") or {}
+    return sorted(name for name, value in auth.items() if isinstance(value, Mapping))
+
+
 def _entries(values: Any) -> list[str]:
     """A role list from the secrets as lower-case strings (a single string counts as a list of one)."""
     if isinstance(values, str):
@@ -173,7 +179,12 @@ def gate() -> bool:
     if not signed_in():
         st.title("RevOps cockpit")
         st.write("Sign in to see your company's numbers.")
-        st.button("Sign in", on_click=st.login, type="primary", key="_auth_sign_in")
+        providers = providers_configured()
+        if not providers:
+            st.button("Sign in", on_click=st.login, type="primary", key="_auth_sign_in")
+        for name in providers:  # [auth.google], [auth.microsoft], …: st.login needs the provider's name
+            st.button(f"Sign in with {name.title()}", on_click=st.login, args=(name,), type="primary",
+                      key=f"_auth_sign_in_{name}")
         return False
     if role() == NONE:
         st.title("RevOps cockpit")
