@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
-from collections import OrderedDict
-
 import polars as pl
 
+from revops.memo import derived
 from revops.period import add_months, month_end, month_ends
 
 # An open subscription (empty end_date) behaves as if it ended after any day we ask about.
@@ -97,29 +94,82 @@ def first_active_month_end(subs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# Several metrics (and each point of their trends) ask for the same window's movements of the
-# same frame: keep the last few, keyed on the frame's identity, checked through a weak reference.
-_MEMO: OrderedDict[tuple[int, dt.date, dt.date], tuple[weakref.ref[pl.DataFrame], pl.DataFrame]] = OrderedDict()
-_MEMO_SIZE = 32
-_MEMO_LOCK = threading.Lock()
-
-
 def movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Monthly MRR movements at each month end in [start, end] (see classify_movements); memoised per frame."""
-    key = (id(subs), start, end)
-    with _MEMO_LOCK:
-        hit = _MEMO.get(key)
-        if hit is not None and hit[0]() is subs:
-            _MEMO.move_to_end(key)
-            return hit[1]
-    out = classify_movements(subs, start, end)
-    with _MEMO_LOCK:
-        for stale in [k for k, (ref, _) in _MEMO.items() if ref() is None]:
-            del _MEMO[stale]
-        _MEMO[key] = (weakref.ref(subs), out)
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    return out
+    """Monthly MRR movements at each month end in [start, end] (the rows of classify_movements).
+
+    A month end's movements depend only on the MRR then and one month end earlier, not on the window
+    asked about, so they are classified once per subscriptions frame for every month end at which
+    any can happen (see all_movements) and each window takes its slice: a trend of twelve windows
+    costs one classification, not twelve.
+    """
+    moves = derived(subs, "all_movements", lambda: all_movements(subs))
+    return moves.filter(pl.col("month_end").is_between(start, end))
+
+
+def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
+    """classify_movements over every month end from the first subscription's start to the last start or end.
+
+    MRR only changes at a start or an end, so no month end outside that span has a movement. Works on
+    the month ends each subscription covers (sparse: no account × month grid); the classification
+    itself is classify_movements' own expression, so both give the same rows.
+    """
+    subs = subs.filter(pl.col("start_date").is_not_null())
+    if subs.height == 0:
+        return pl.DataFrame(schema=_MOVEMENT_SCHEMA)
+    last_event = max(d for d in (subs["start_date"].max(), subs["end_date"].max()) if d is not None)
+    points = pl.Series("month_end", month_ends(subs["start_date"].min(), month_end(last_event)), dtype=pl.Date)  # type: ignore[arg-type]
+    n = points.len()
+    # account codes in account_id order: one integer key (account × month end) instead of a string and a month
+    accounts = subs.select(pl.col("account_id").unique().sort())
+    coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left")
+    covered = (
+        coded.select(
+            pl.col("code").cast(pl.Int64),
+            pl.col("mrr").cast(pl.Float64),
+            first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
+            stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
+        )
+        .filter(pl.col("stop") > pl.col("first"))
+        .with_columns(idx=pl.int_ranges("first", "stop"))
+        .explode("idx")
+        .group_by(key=pl.col("code") * n + pl.col("idx"))
+        .agg(pl.col("mrr").sum())
+    )
+    # Each covered month end beside the one before it; a month end nobody covers has MRR 0.
+    previous = covered.filter((pl.col("key") % n) < n - 1).select(key=pl.col("key") + 1, prev_mrr=pl.col("mrr"))
+    paired = covered.join(previous, on="key", how="full", coalesce=True).with_columns(
+        pl.col("mrr").fill_null(0.0), pl.col("prev_mrr").fill_null(0.0))
+    named = paired.with_columns(
+        account_id=accounts["account_id"].gather(pl.Series(paired["key"] // n)),
+        month_end=points.gather(pl.Series(paired["key"] % n)),
+    )
+    with_history = named.join(first_active_month_end(subs), on="account_id", how="left").with_columns(
+        paid_before=pl.col("first_active") < pl.col("month_end")
+    )
+    return (
+        with_history.with_columns(movement=_movement())
+        .filter(pl.col("movement").is_not_null())
+        .with_columns(amount=(pl.col("mrr") - pl.col("prev_mrr")).abs())
+        .select(list(_MOVEMENT_SCHEMA))
+        .sort("month_end", "account_id")
+    )
+
+
+def _movement() -> pl.Expr:
+    """The one place a month-over-month change of MRR gets its name (null: no movement)."""
+    return (
+        pl.when((pl.col("prev_mrr") <= 0) & (pl.col("mrr") > 0) & ~pl.col("paid_before").fill_null(False))
+        .then(pl.lit("new"))
+        .when((pl.col("prev_mrr") <= 0) & (pl.col("mrr") > 0))
+        .then(pl.lit("reactivation"))
+        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") <= 0))
+        .then(pl.lit("churn"))
+        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") > pl.col("prev_mrr")))
+        .then(pl.lit("expansion"))
+        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") < pl.col("prev_mrr")))
+        .then(pl.lit("contraction"))
+        .otherwise(None)
+    )
 
 
 def classify_movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -150,20 +200,8 @@ def classify_movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.D
         paid_before=pl.col("first_active") < pl.col("month_end")
     )
 
-    # classified: the one place a month-over-month change gets its name
-    classified = with_history.with_columns(
-        movement=pl.when((pl.col("prev_mrr") <= 0) & (pl.col("mrr") > 0) & ~pl.col("paid_before").fill_null(False))
-        .then(pl.lit("new"))
-        .when((pl.col("prev_mrr") <= 0) & (pl.col("mrr") > 0))
-        .then(pl.lit("reactivation"))
-        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") <= 0))
-        .then(pl.lit("churn"))
-        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") > pl.col("prev_mrr")))
-        .then(pl.lit("expansion"))
-        .when((pl.col("prev_mrr") > 0) & (pl.col("mrr") < pl.col("prev_mrr")))
-        .then(pl.lit("contraction"))
-        .otherwise(None)
-    )
+    # classified: each month-over-month change named
+    classified = with_history.with_columns(movement=_movement())
 
     # final: rows that moved, with the delta as a positive amount
     return (
@@ -180,5 +218,5 @@ def net_mrr_change(moves: pl.DataFrame) -> float:
     return float(moves.select((sign * pl.col("amount")).sum()).item())
 
 
-__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "arr_at", "arr_by_account", "first_active_month_end",
+__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "all_movements", "arr_at", "arr_by_account", "first_active_month_end",
            "classify_movements", "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]
