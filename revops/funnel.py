@@ -7,6 +7,7 @@ from typing import Literal
 import polars as pl
 
 from revops.frames import Frames
+from revops.memo import derived
 from revops.period import Period
 from revops.schema import Settings
 from revops.stages import stage_key_expr, stage_lookup
@@ -66,19 +67,45 @@ def _chain_index(settings: Settings) -> pl.DataFrame:
 
 
 def _history_positions(frames: Frames) -> pl.DataFrame:
-    """Stage history with the chain position of each row (null for lost and unplaced stages) and its state."""
+    """Stage history with the chain position of each row (null for lost and unplaced stages) and its state.
+
+    Derived once per stage-history frame and stage settings; the few distinct stage names are
+    normalised and placed, not every row.
+    """
     settings = frames.settings
+    history = frames.stage_history
+    return derived(history, "history_positions", lambda: _place_history(history, settings),
+                   key=settings.model_dump_json(include={"stages"}))
+
+
+def _place_history(history: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     lookup = stage_lookup(settings).select("stage_key", "stage_name", "state")
     won_idx = len(stage_chain(settings)) - 1
     index = _chain_index(settings)
-    return (
-        frames.stage_history.with_columns(stage_key_expr().alias("stage_key"))
+    placed = (
+        history.select(pl.col("stage").unique()).with_columns(stage_key_expr().alias("stage_key"))
         .join(lookup, on="stage_key", how="left")
         .join(index, on="stage_name", how="left")
-        .select("opportunity_id", "state", changed_at=pl.col("changed_at").cast(_DT),
-                # Every won stage is the chain's one won step.
+        # Every won stage is the chain's one won step.
+        .select("stage", "state",
                 idx=pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64)).otherwise(pl.col("idx")))
     )
+    return history.join(placed, on="stage", how="left", maintain_order="left", nulls_equal=True).select(
+        "opportunity_id", "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
+
+
+def _first_seen(frames: Frames) -> pl.DataFrame:
+    """Each deal's earliest stage-history row (columns opportunity_id, first_seen); once per history frame."""
+    history = frames.stage_history
+    return derived(history, "first_seen", lambda: history.group_by("opportunity_id").agg(
+        first_seen=pl.col("changed_at").cast(_DT).min()))
+
+
+def _history_max(frames: Frames) -> pl.DataFrame:
+    """Each deal's furthest chain position in its stage history (columns opportunity_id, history_max)."""
+    positions = _history_positions(frames)
+    return derived(positions, "history_max", lambda: positions.group_by("opportunity_id").agg(
+        history_max=pl.col("idx").max()))
 
 
 def stage_entries(frames: Frames) -> pl.DataFrame:
@@ -124,8 +151,7 @@ def _breakdown(df: pl.DataFrame, frames: Frames, by: By | None, created: str) ->
 
 def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
     """Deals created in the window (columns opportunity_id, group, created, state, stage_name)."""
-    first_seen = _history_positions(frames).group_by("opportunity_id").agg(first_seen=pl.col("changed_at").min())
-    opps = frames.opportunities.join(first_seen, on="opportunity_id", how="left").with_columns(
+    opps = frames.opportunities.join(_first_seen(frames), on="opportunity_id", how="left").with_columns(
         created=pl.coalesce(pl.col("created_at").cast(pl.Date), pl.col("first_seen").cast(pl.Date)))
     cohort = opps.filter(pl.col("created").is_between(period.start, period.end))
     return _breakdown(cohort, frames, by, "created").select("opportunity_id", "group", "created", "state",
@@ -145,10 +171,9 @@ def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataF
         .when(pl.col("state") == "open").then(pl.col("idx").fill_null(0))
         .otherwise(pl.lit(0, pl.Int64))
     )
-    history_max = _history_positions(frames).group_by("opportunity_id").agg(history_max=pl.col("idx").max())
     return (
         cohort.with_columns(current=current)
-        .join(history_max, on="opportunity_id", how="left")
+        .join(_history_max(frames), on="opportunity_id", how="left")
         .select("opportunity_id", "group",
                 reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
     )
@@ -157,8 +182,13 @@ def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataF
 def days_in_stage(frames: Frames) -> pl.DataFrame:
     """Total days each deal spent in each open stage it has left (columns opportunity_id, idx, days).
 
-    Visits are summed; a stage the deal is still in is left out (its clock is running).
+    Visits are summed; a stage the deal is still in is left out (its clock is running). Computed once
+    per frames (it depends on no period).
     """
+    return derived(frames, "days_in_stage", lambda: _days_in_stage(frames))
+
+
+def _days_in_stage(frames: Frames) -> pl.DataFrame:
     won_idx = len(stage_chain(frames.settings)) - 1
     history = _history_positions(frames)
     # A closed deal whose history never shows the closing stage left its last stage on its close date.
