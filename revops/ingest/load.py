@@ -221,13 +221,12 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
         return Preview(name, sha, table, guessed, raw.headers, match.mapping, match.unmatched,
                        match.ambiguous, match.missing_required, raw.rows, raw.frame.clear(), empty,
                        pl.DataFrame(), raw, notices, used_saved)
+    raw.samples = _first_values(raw)
+    rows_read = raw.rows
     checked = check(raw, table, match.mapping, settings)
     notices += checked.notices
-    rows_read = raw.rows
-    # Only the rejected rows' original text is needed from here on (for the rejects file): free the rest.
-    samples = _first_values(raw)
-    raw.frame = raw.frame.filter(pl.col(LINE).is_in(checked.rejects["line"].unique().implode()))
-    raw.samples = samples
+    # Only the rejected rows' original text is needed from here on (for the rejects file).
+    raw.keep_rows(checked.rejects["line"].unique())
     return Preview(name, sha, table, guessed, raw.headers, match.mapping, match.unmatched,
                    match.ambiguous, [], rows_read, checked.frame, checked.rejects, checked.extras, raw, notices,
                    used_saved)

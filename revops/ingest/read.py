@@ -5,6 +5,7 @@ import csv
 import io
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +42,23 @@ class RawTable:
     blank_rows: int = 0
     footer_rows: int = 0
     samples: dict[str, str | None] | None = None  # first value of each column, kept when the rows are let go
+    # Reads chosen records (by RECORD) again from the file, so that parsed columns can be let go meanwhile.
+    reread: Callable[[pl.Series], pl.DataFrame] | None = None
 
     @property
     def rows(self) -> int:
         """Data rows read (blank lines and report footers excluded)."""
         return self.frame.height
+
+    def keep_rows(self, lines: pl.Series) -> None:
+        """Keep only the rows at these lines, with every column of the file (read again if let go)."""
+        kept = self.frame.filter(pl.col(LINE).is_in(lines.implode()))
+        missing = [h for h in self.headers if h not in kept.columns]
+        if missing and self.reread is not None:
+            again = self.reread(kept[RECORD]) if kept.height else pl.DataFrame(
+                {RECORD: pl.Series([], dtype=pl.Int64), **{h: pl.Series([], dtype=pl.String) for h in missing}})
+            kept = kept.join(again.select(RECORD, *missing), on=RECORD, how="left")
+        self.frame = kept.select(*self.headers, *[c for c in kept.columns if c not in self.headers])
 
 
 def read_raw(source: bytes | Path, file_name: str | None = None) -> RawTable:
@@ -197,6 +210,23 @@ def _parse_csv(body: bytes | Path, head: bytes, name: str, encoding: str) -> Raw
         raise UserError(f"The file {name} is empty.")
     raw = _headed(frame, cols, "csv", encoding, delim)
     _flag_short_rows(raw, body, delim, width, skip_lines)
+    headers = raw.headers
+
+    def reread(records: pl.Series) -> pl.DataFrame:
+        """The given records again, cleaned and named like the first read (one streaming pass, filtered)."""
+        return (
+            pl.scan_csv(body, has_header=False, separator=delim, quote_char='"', skip_lines=skip_lines,
+                        schema={n: pl.String for n in names}, missing_columns="insert",
+                        truncate_ragged_lines=True, infer_schema=False, raise_if_empty=False)
+            .with_row_index(RECORD, offset=1)
+            .with_columns(pl.col(RECORD).cast(pl.Int64))
+            .filter(pl.col(RECORD).is_in(records.cast(pl.Int64).implode()))
+            .select(RECORD, *_clean(cols))
+            .collect(engine="streaming")
+            .rename(dict(zip(cols, headers)))
+        )
+
+    raw.reread = reread
     return raw
 
 

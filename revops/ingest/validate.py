@@ -77,46 +77,61 @@ def _reasons(lines: pl.Series, mask: pl.Series, column: str, problem: str, reaso
 
 
 def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings) -> Checked:
-    """Parse every mapped column, reject bad rows (line, column, reason), keep the last of duplicate keys."""
-    frame = raw.frame
-    lines = frame[LINE]
+    """Parse every mapped column, reject bad rows (line, column, reason), keep the last of duplicate keys.
+
+    When the file can be read again (raw.reread), each source column is let go as soon as it is
+    parsed, so the text and the typed values of a big file are never held whole side by side; the
+    rejected rows' text is fetched again afterwards (RawTable.keep_rows).
+    """
+    lines = raw.frame[LINE]
+    height = raw.frame.height
     comma = raw.delimiter == ";"
     source_of = {dst: src for src, dst in mapping.items()}
     notices: list[str] = []
     rejects: list[pl.DataFrame] = []
     out: dict[str, pl.Series] = {}
+    bad_of: dict[str, pl.Series] = {}
+
+    def let_go(src: str) -> None:
+        if raw.reread is not None:
+            raw.frame = raw.frame.drop(src)
 
     for spec in columns(table):
         src = source_of.get(spec.name)
         if src is None:
-            out[spec.name] = pl.repeat(None, frame.height, dtype=polars_type(spec), eager=True).alias(spec.name)
+            out[spec.name] = pl.repeat(None, height, dtype=polars_type(spec), eager=True).alias(spec.name)
             continue
-        parsed = _parse(spec, table, frame[src], settings, comma)
+        parsed = _parse(spec, table, raw.frame[src], settings, comma)
         out[spec.name] = parsed.values.cast(polars_type(spec)).alias(spec.name)
+        bad_of[spec.name] = parsed.bad
         if parsed.note:
             notices.append(f"{src}: {parsed.note}.")
         rejects.append(_reasons(lines, parsed.bad, src, f"not {parsed.expected}",
-                                f"{{}} is not {parsed.expected}", frame[src]))
+                                f"{{}} is not {parsed.expected}", raw.frame[src]))
+        del parsed
+        let_go(src)
 
     if ARR in source_of:  # an annual amount stands in for a missing monthly one
         src = source_of[ARR]
-        annual = parse.money(frame[src], comma, settings.currency)
+        annual = parse.money(raw.frame[src], comma, settings.currency)
         rejects.append(_reasons(lines, annual.bad, src, f"not {annual.expected}",
-                                f"{{}} is not {annual.expected}", frame[src]))
+                                f"{{}} is not {annual.expected}", raw.frame[src]))
         out["mrr"] = pl.select(pl.coalesce(out["mrr"], (annual.values / 12).round(2)).alias("mrr")).to_series()
-        if "mrr" not in source_of:
-            source_of["mrr"] = src
+        bad_of["mrr"] = annual.bad | bad_of["mrr"] if "mrr" in bad_of else annual.bad
+        source_of.setdefault("mrr", src)
+        let_go(src)
 
     for spec in columns(table):
         if spec.required:
+            # Null after parsing and not a bad value: the cell was empty.
+            empty = out[spec.name].is_null() & ~bad_of.get(spec.name, pl.repeat(False, height, eager=True))
             src = source_of.get(spec.name, spec.name)
-            empty = out[spec.name].is_null() & (frame[src].is_null() if src in frame.columns else True)
             rejects.append(_reasons(lines, empty, src, "required value is empty",
                                     f"{src} is empty, and {spec.name} is required"))
 
     if CURRENCY in source_of:
         src = source_of[CURRENCY]
-        code = frame[src].str.to_uppercase()
+        code = raw.frame[src].str.to_uppercase()
         other = code.is_not_null() & (code != settings.currency.upper())
         rejects.append(_reasons(
             lines, other, src, "currency differs from the workspace's",
@@ -126,6 +141,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
             bad_lines = lines.filter(other).head(5).to_list()
             notices.append(f"{int(other.sum())} row(s) are in another currency than {settings.currency} "
                            f"(lines {', '.join(map(str, bad_lines))}{'…' if int(other.sum()) > 5 else ''}).")
+        let_go(src)
 
     if table == "touches":  # a touch must say whom it touched
         ids = ["lead_id", "account_id", "opportunity_id"]
@@ -137,6 +153,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     typed = _derive(typed, table, settings)
 
     # A misaligned row (wrong field count) is reported once, for the row, not per column.
+    frame = raw.frame
     ragged = frame[PROBLEM].is_not_null()
     long = pl.concat([r for r in rejects if r.height] or [pl.DataFrame(schema=REJECT_SCHEMA)], how="vertical")
     if bool(ragged.any()):
