@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 from revops import store, uploads
 from revops.errors import UserError
 from revops.ingest import load, preview, undo, upload_log
+from revops.schema import Settings
 from tests.fixtures_gen import csv_bytes
 
 HEAD = ["opportunity_id", "stage", "amount", "close_date", "region_note"]
@@ -343,3 +344,16 @@ def test_a_touch_must_name_a_lead_account_or_deal():
                  "t.csv", "touches")
     assert pv.frame["lead_id"].to_list() == ["L1"]
     assert pv.rejects.select("line", "problem").rows() == [(3, "nobody touched")]
+
+
+def test_rejects_file_keeps_the_original_text_of_a_european_file():
+    """Windows-1252, semicolons, a multi-line cell before the bad row: the rejects file shows the row as written."""
+    text = ("Opportunity ID;Opportunity Name;Stage;Amount\r\n"
+            "E1;\"Café\nzwei Zeilen\";Prospecting;1.234,50 €\r\n"
+            "E2;Müller GmbH;Prospecting;viel\r\n"
+            "E3;Ågren;Negotiation;12,00 €\r\n")
+    pv = preview(text.encode("cp1252"), "eu.csv", "opportunities", settings=Settings(currency="EUR"))
+    assert pv.frame.sort("opportunity_id")["amount"].to_list() == [1234.5, 12.0]
+    assert pv.rejects.select("line", "column").rows() == [(4, "Amount")]  # E1 spans lines 2-3
+    out = pl.read_csv(pv.rejects_csv(), separator=",", infer_schema=False)
+    assert out.rows() == [("E2", "Müller GmbH", "Prospecting", "viel", "Amount: “viel” is not an amount like 1,234.50")]
