@@ -77,13 +77,11 @@ _OPEN_LOCK = threading.Lock()
 _SHARED: dict[str, _Shared] = {}
 
 
+# DuckDB 2.0 can show a statement that scans a table while a large append commits some of the new rows
+# and not the rest (seen about once in 10,000 reads, tests/test_concurrency.py); across processes the file
+# lock already keeps readers out, so only the threads of this process need a gate.
 class _CommitGate:
-    """Statements of this process stay out of the file while one of its writers commits.
-
-    DuckDB 2.0 can show a statement that scans a table while a large append commits some of the new
-    rows and not the rest (seen about once in 10,000 reads); across processes the file lock already
-    keeps readers out, so only threads of this process need the gate.
-    """
+    """Statements of this process stay out of the file while one of its writers commits."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
