@@ -257,13 +257,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     wanted = set(TABLES) | set(META_TABLES) | {"_opportunity_snapshots"} | {f"_undo_{t}" for t in TABLES}
     if wanted <= existing:
         return
-    for table in TABLES:
-        con.execute(table_ddl(table))
-        con.execute(undo_ddl(table))
-    for name, cols in META_TABLES.items():
-        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-    con.execute(snapshot_ddl())
-    con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
+    # Two sessions opening a new file at once would both create the tables: a catalog conflict in DuckDB.
+    with write_lock():
+        for table in TABLES:
+            con.execute(table_ddl(table))
+            con.execute(undo_ddl(table))
+        for name, cols in META_TABLES.items():
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+        con.execute(snapshot_ddl())
+        con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
 
 
 def bump_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -306,3 +306,26 @@ def test_busy_file_in_the_middle_of_a_page_is_a_sentence(base, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception, at.exception
     assert any("busy" in w.value for w in at.warning)
+
+
+def test_sessions_opening_a_new_file_at_once_all_succeed(tmp_path):
+    """Eight sessions opening a file that does not exist yet each get a connection and one set of tables."""
+    db = tmp_path / "new.duckdb"
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            with store.connect(db) as con:
+                con.execute("SELECT count(*) FROM opportunities").fetchall()
+        except BaseException as exc:  # collected and asserted by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert store.data_version(db) == 0
