@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -243,27 +243,36 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     Subscriptions started later are dropped and a later end is unknown then (open); leads,
     usage, spend and touches keep what happened by then; targets are plans, kept whole.
     """
-    subs = frames.subscriptions.filter(pl.col("start_date") <= when).with_columns(
-        pl.when(pl.col("end_date") > when).then(None).otherwise(pl.col("end_date")).alias("end_date"))
-    leads = _null_after(frames.leads.filter(day("created_at") <= when),
-                        ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
-    later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
-    leads = leads.with_columns(pl.when(pl.col("opportunity_id").is_in(later_deals.implode()))
-                               .then(None).otherwise(pl.col("opportunity_id")).alias("opportunity_id"))
-    lifecycle = _null_after(frames.lifecycle.filter(pl.col("won_at").is_null() | (day("won_at") <= when)),
-                            ["kickoff_at", "first_value_at", "renewal_outreach_at"], when)
-    snaps = frames.snapshots
-    return replace(
-        frames,
-        opportunities=_opportunities_at(frames, when),
-        stage_history=frames.stage_history.filter(day("changed_at") <= when),
-        snapshots=snaps.filter(pl.col("snapshot_date") <= when) if snaps is not None else None,
+    # Each table is rebuilt only if something reads it (a baseline needs deals, leads and subscriptions).
+    def subs() -> pl.DataFrame:
+        return frames.subscriptions.filter(pl.col("start_date") <= when).with_columns(
+            pl.when(pl.col("end_date") > when).then(None).otherwise(pl.col("end_date")).alias("end_date"))
+
+    def leads() -> pl.DataFrame:
+        known = _null_after(frames.leads.filter(day("created_at") <= when),
+                            ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
+        later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
+        return known.with_columns(pl.when(pl.col("opportunity_id").is_in(later_deals.implode()))
+                                  .then(None).otherwise(pl.col("opportunity_id")).alias("opportunity_id"))
+
+    def lifecycle() -> pl.DataFrame:
+        return _null_after(frames.lifecycle.filter(pl.col("won_at").is_null() | (day("won_at") <= when)),
+                           ["kickoff_at", "first_value_at", "renewal_outreach_at"], when)
+
+    def snapshots() -> pl.DataFrame | None:
+        snaps = frames.snapshots
+        return snaps.filter(pl.col("snapshot_date") <= when) if snaps is not None else None
+
+    return frames.derive(
+        opportunities=lambda: _opportunities_at(frames, when),
+        stage_history=lambda: frames.stage_history.filter(day("changed_at") <= when),
+        snapshots=snapshots,  # type: ignore[arg-type]
         subscriptions=subs,
         leads=leads,
         lifecycle=lifecycle,
-        usage=frames.usage.filter(pl.col("date") <= when),
-        spend=frames.spend.filter(pl.col("month").cast(pl.Date).dt.month_start() <= when),
-        touches=frames.touches.filter(day("touched_at") <= when),
+        usage=lambda: frames.usage.filter(pl.col("date") <= when),
+        spend=lambda: frames.spend.filter(pl.col("month").cast(pl.Date).dt.month_start() <= when),
+        touches=lambda: frames.touches.filter(day("touched_at") <= when),
     )
 
 

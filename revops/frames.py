@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from revops import store
-from revops.schema import TABLES, Settings
+from revops.errors import UserError
+from revops.schema import TABLES, Settings, columns
 from revops.stages import classify
 
 
@@ -26,26 +31,227 @@ class Filters:
         return any((self.segment, self.region, self.owner, self.source))
 
 
-@dataclass(frozen=True)
-class Frames:
-    """Every canonical table as a frame; opportunities carry stage_name/state/funnel_step."""
+Source = pl.DataFrame | Callable[[], pl.DataFrame]
+SNAPSHOTS = "snapshots"
 
-    accounts: pl.DataFrame
-    leads: pl.DataFrame
-    opportunities: pl.DataFrame
-    stage_history: pl.DataFrame
-    subscriptions: pl.DataFrame
-    lifecycle: pl.DataFrame
-    usage: pl.DataFrame
-    spend: pl.DataFrame
-    touches: pl.DataFrame
-    targets: pl.DataFrame
-    settings: Settings = field(default_factory=Settings)
-    snapshots: pl.DataFrame | None = None
+
+class StaleData(UserError):
+    """The file changed between reading two tables of one view."""
+
+
+class TableReader:
+    """Reads canonical tables of one DuckDB file at one data version, and answers small questions in SQL.
+
+    Each read opens the file, checks in the same transaction that the data version is still the one
+    the view started from (else StaleData: a view never mixes two uploads) and closes it again, so
+    no idle reader keeps the file locked.
+    """
+
+    def __init__(self, db: str | Path, version: int, read_only: bool) -> None:
+        self.db, self.version, self.read_only = Path(db), version, read_only
+
+    def query(self, sql: str) -> pl.DataFrame:
+        """A query's rows as a frame, from the data version this reader was opened at."""
+        with store.connect(self.db, read_only=self.read_only) as con:
+            # One read transaction: the version checked is the version read.
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rows = con.execute("SELECT value FROM _meta WHERE key = 'data_version'").fetchall()
+                if (int(rows[0][0]) if rows else 0) != self.version:
+                    raise StaleData("The data changed while this view was being read (a new upload or undo). "
+                                    "Reload the page to see the new numbers.")
+                return con.sql(sql).pl()
+            finally:
+                con.execute("ROLLBACK")
+
+    def table(self, name: str) -> pl.DataFrame:
+        """A canonical table (or the opportunity snapshots)."""
+        if name == SNAPSHOTS:
+            return self.query(f"SELECT {SNAPSHOT_COLUMNS} FROM _opportunity_snapshots")
+        return self.query(store.select_sql(name))
+
+    def column_max(self, table: str, column: str) -> object:
+        """max(column) of a canonical table, computed where the data lives."""
+        return self.query(f'SELECT max("{column}") AS m FROM "{table}"')["m"][0]
+
+    def column_values(self, table: str, column: str) -> list:
+        """The distinct non-null values of a column, computed where the data lives."""
+        return self.query(f'SELECT DISTINCT "{column}" AS v FROM "{table}" WHERE "{column}" IS NOT NULL')["v"].to_list()
+
+    def null_masked(self, table: str, keep: set[str]) -> pl.DataFrame:
+        """The table with every column outside `keep` read as its null mask (true, or null where empty)."""
+        specs = {c.name: c for c in columns(table)}
+        parts = []
+        for name, spec in specs.items():
+            if name in keep:
+                parts.append(f'CAST("{name}" AS DOUBLE) AS "{name}"' if spec.kind == "money" else f'"{name}"')
+            else:
+                parts.append(f'CASE WHEN "{name}" IS NULL THEN NULL ELSE true END AS "{name}"')
+        return self.query(f'SELECT {", ".join(parts)} FROM "{table}"')
+
+
+SNAPSHOT_COLUMNS = ("snapshot_date, opportunity_id, stage, CAST(amount AS DOUBLE) AS amount, close_date, "
+                    "is_closed, is_won, forecast_category, owner")
+
+
+class Frames:
+    """Every canonical table as a Polars frame; opportunities carry stage_name/state/funnel_step.
+
+    A table may be given as a frame or as a function that makes it: it is then read (from the file)
+    or derived (filtered, restricted to a day) the first time something asks for it, once, and kept.
+    A view therefore costs only the tables it uses. Frames never change: derive() makes new ones.
+    """
+
+    def __init__(self, accounts: Source, leads: Source, opportunities: Source, stage_history: Source,
+                 subscriptions: Source, lifecycle: Source, usage: Source, spend: Source, touches: Source,
+                 targets: Source, settings: Settings | None = None, snapshots: Source | None = None, *,
+                 reader: TableReader | None = None, parent: Frames | None = None) -> None:
+        given = dict(accounts=accounts, leads=leads, opportunities=opportunities, stage_history=stage_history,
+                     subscriptions=subscriptions, lifecycle=lifecycle, usage=usage, spend=spend, touches=touches,
+                     targets=targets, snapshots=snapshots)
+        self._sources: dict[str, Source | None] = given
+        self._loaded: dict[str, pl.DataFrame | None] = {
+            k: v for k, v in given.items() if v is None or isinstance(v, pl.DataFrame)}
+        self._locks = {k: threading.Lock() for k in given}
+        self._reader = reader
+        self._parent = parent
+        self._inherited: frozenset[str] = frozenset()
+        self.settings = settings or Settings()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "settings" and "settings" in self.__dict__:
+            raise AttributeError("Frames never change: derive new ones")
+        super().__setattr__(name, value)
+
+    def _get(self, name: str) -> pl.DataFrame | None:
+        if name in self._loaded:
+            return self._loaded[name]
+        with self._locks[name]:
+            if name not in self._loaded:
+                make = self._sources[name]
+                self._loaded[name] = make() if callable(make) else make
+            return self._loaded[name]
+
+    @property
+    def accounts(self) -> pl.DataFrame:
+        """The accounts table."""
+        return self._get("accounts")  # type: ignore[return-value]
+
+    @property
+    def leads(self) -> pl.DataFrame:
+        """The leads table."""
+        return self._get("leads")  # type: ignore[return-value]
+
+    @property
+    def opportunities(self) -> pl.DataFrame:
+        """The opportunities table, stages classified."""
+        return self._get("opportunities")  # type: ignore[return-value]
+
+    @property
+    def stage_history(self) -> pl.DataFrame:
+        """The stage_history table."""
+        return self._get("stage_history")  # type: ignore[return-value]
+
+    @property
+    def subscriptions(self) -> pl.DataFrame:
+        """The subscriptions table."""
+        return self._get("subscriptions")  # type: ignore[return-value]
+
+    @property
+    def lifecycle(self) -> pl.DataFrame:
+        """The lifecycle table."""
+        return self._get("lifecycle")  # type: ignore[return-value]
+
+    @property
+    def usage(self) -> pl.DataFrame:
+        """The usage table."""
+        return self._get("usage")  # type: ignore[return-value]
+
+    @property
+    def spend(self) -> pl.DataFrame:
+        """The spend table."""
+        return self._get("spend")  # type: ignore[return-value]
+
+    @property
+    def touches(self) -> pl.DataFrame:
+        """The touches table."""
+        return self._get("touches")  # type: ignore[return-value]
+
+    @property
+    def targets(self) -> pl.DataFrame:
+        """The targets table."""
+        return self._get("targets")  # type: ignore[return-value]
+
+    @property
+    def snapshots(self) -> pl.DataFrame | None:
+        """The weekly opportunity snapshots, or None when there are none."""
+        return self._get(SNAPSHOTS)
 
     def table(self, name: str) -> pl.DataFrame:
         """A table by its canonical name."""
-        return getattr(self, name)
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}")
+        return self._get(name)  # type: ignore[return-value]
+
+    def derive(self, **changes: Source | None) -> Frames:
+        """New frames with some tables replaced (frames, or functions making them on first use); the rest shared."""
+        settings = changes.pop("settings", None)
+        unknown = set(changes) - set(self._sources)
+        if unknown:
+            raise TypeError(f"unknown table {sorted(unknown)[0]!r}")
+        tables: dict[str, Source | None] = {}
+        for name in self._sources:
+            if name in changes:
+                tables[name] = changes[name]
+            elif name in self._loaded:
+                tables[name] = self._loaded[name]
+            else:
+                tables[name] = partial(self._get, name)
+        out = Frames(**tables, settings=settings or self.settings, parent=self)  # type: ignore[arg-type]
+        out._inherited = frozenset(n for n in self._sources if n not in changes)
+        return out
+
+    def _pushdown(self, name: str) -> TableReader | None:
+        """The reader that can answer for a table not read yet (None: use the frame)."""
+        if name in self._loaded:
+            return None
+        if self._reader is not None:
+            return self._reader
+        if self._parent is not None and name in self._inherited:
+            return self._parent._pushdown(name)
+        return None
+
+    def column_max(self, table: str, column: str) -> object:
+        """max(column) of a table; asked of the file when the table is not read yet."""
+        reader = self._pushdown(table)
+        if reader is not None:
+            return reader.column_max(table, column)
+        return self.table(table)[column].max()
+
+    def height(self, table: str) -> int:
+        """Number of rows of a table; asked of the file when the table is not read yet."""
+        reader = self._pushdown(table)
+        if reader is not None:
+            return int(reader.query(f'SELECT count(*) AS n FROM "{table}"')["n"][0])
+        return self.table(table).height
+
+    def column_values(self, table: str, column: str) -> list:
+        """The distinct non-null values of a column; asked of the file when the table is not read yet."""
+        reader = self._pushdown(table)
+        if reader is not None:
+            return reader.column_values(table, column)
+        return self.table(table)[column].drop_nulls().unique().to_list()
+
+    def for_counting(self, table: str, keep: set[str]) -> pl.DataFrame:
+        """The table for counting filled cells: columns outside `keep` may come as null masks (same nulls).
+
+        A table not read yet is then read as masks, which moves a fraction of the bytes; the result is
+        not kept, so counting does not hold a wide table in memory.
+        """
+        reader = self._pushdown(table)
+        if reader is not None and table != "opportunities":
+            return reader.null_masked(table, keep)
+        return self.table(table)
 
 
 def empty_frames(settings: Settings | None = None) -> Frames:
@@ -81,43 +287,71 @@ def load_frames(con: duckdb.DuckDBPyConnection) -> Frames:
     settings = store.get_settings(con)
     tables = {t: store.read_table(con, t) for t in TABLES}
     tables["opportunities"] = classify(tables["opportunities"], settings)
-    snaps = con.sql("SELECT snapshot_date, opportunity_id, stage, CAST(amount AS DOUBLE) AS amount, close_date, "
-                    "is_closed, is_won, forecast_category, owner FROM _opportunity_snapshots").pl()
+    snaps = con.sql(f"SELECT {SNAPSHOT_COLUMNS} FROM _opportunity_snapshots").pl()
     return Frames(**tables, settings=settings, snapshots=snaps)
+
+
+def open_frames(db: str | Path, *, read_only: bool = False) -> Frames:
+    """The file's tables, each read on first use (see Frames), all from the data version current now."""
+    with store.connect(db, read_only=read_only) as con:
+        settings = store.get_settings(con)
+        row = con.execute("SELECT value FROM _meta WHERE key = 'data_version'").fetchone()
+    reader = TableReader(db, int(row[0]) if row else 0, read_only)
+    sources: dict[str, Source] = {t: partial(reader.table, t) for t in TABLES}
+    sources["opportunities"] = lambda: classify(reader.table("opportunities"), settings)
+    return Frames(**sources, settings=settings, snapshots=partial(reader.table, SNAPSHOTS), reader=reader)
 
 
 def _in(col: str, values: tuple[str, ...]) -> pl.Expr:
     return pl.col(col).is_in(list(values))
 
 
+def _once(make: Callable[[], pl.DataFrame]) -> Callable[[], pl.DataFrame]:
+    """make() computed on the first call only (thread-safe): a step several filtered tables share."""
+    lock, box = threading.Lock(), []
+
+    def get() -> pl.DataFrame:
+        with lock:
+            if not box:
+                box.append(make())
+            return box[0]
+    return get
+
+
 def apply_filters(frames: Frames, filters: Filters) -> Frames:
     """Restrict every table to the filtered segment/region/owner/source.
 
     Account-level tables (subscriptions, lifecycle, usage) follow their account's segment,
-    region and owner; the source filter applies to leads, deals and touches only.
+    region and owner; the source filter applies to leads, deals and touches only. Each table is
+    filtered when a view first uses it, so a view pays only for the tables it reads.
     """
     if not filters.active():
         return frames
-    acc = frames.accounts
-    if filters.segment:
-        acc = acc.filter(_in("segment", filters.segment))
-    if filters.region:
-        acc = acc.filter(_in("region", filters.region))
-    if filters.owner:
-        acc = acc.filter(_in("owner", filters.owner))
     account_filter = bool(filters.segment or filters.region or filters.owner)
-    account_ids = acc["account_id"]
 
-    def by_account(df: pl.DataFrame) -> pl.DataFrame:
-        return df.filter(pl.col("account_id").is_in(account_ids.implode())) if account_filter else df
+    @_once
+    def acc() -> pl.DataFrame:
+        out = frames.accounts
+        if filters.segment:
+            out = out.filter(_in("segment", filters.segment))
+        if filters.region:
+            out = out.filter(_in("region", filters.region))
+        if filters.owner:
+            out = out.filter(_in("owner", filters.owner))
+        return out
+
+    def by_account(name: str) -> Callable[[], pl.DataFrame]:
+        return lambda: frames.table(name).filter(pl.col("account_id").is_in(acc()["account_id"].implode()))
 
     def people(df: pl.DataFrame) -> pl.DataFrame:
         # Deals and leads carry their own segment/owner; region (and a missing segment) comes from the account.
         if filters.segment:
+            acc_seg = frames.accounts.select("account_id", "segment").unique("account_id")
             seg = pl.coalesce("segment", pl.col("account_id").replace_strict(
                 acc_seg["account_id"], acc_seg["segment"], default=None, return_dtype=pl.String))
             df = df.filter(seg.is_in(list(filters.segment)))
         if filters.region:
+            acc_region = frames.accounts.filter(_in("region", filters.region))["account_id"]
             df = df.filter(pl.col("account_id").is_in(acc_region.implode()))
         if filters.owner:
             df = df.filter(_in("owner", filters.owner))
@@ -125,54 +359,59 @@ def apply_filters(frames: Frames, filters: Filters) -> Frames:
             df = df.filter(_in("source", filters.source))
         return df
 
-    acc_seg = frames.accounts.select("account_id", "segment").unique("account_id")
-    acc_region = frames.accounts.filter(_in("region", filters.region))["account_id"] if filters.region else None
-    opps = people(frames.opportunities)
-    opp_ids = opps["opportunity_id"].implode()
-    leads = people(frames.leads)
-    targets = frames.targets
-    if filters.segment:
-        targets = targets.filter(_in("segment", filters.segment) | pl.col("segment").is_null())
-    if filters.owner:
-        targets = targets.filter(_in("owner", filters.owner) | pl.col("owner").is_null())
-    # A target row for the filtered segment/owner beats the company-wide one.
+    opps = _once(lambda: people(frames.opportunities))
+
+    def targets() -> pl.DataFrame:
+        out = frames.targets
+        if filters.segment:
+            out = out.filter(_in("segment", filters.segment) | pl.col("segment").is_null())
+        if filters.owner:
+            out = out.filter(_in("owner", filters.owner) | pl.col("owner").is_null())
+        # A target row for the filtered segment/owner beats the company-wide one.
+        if filters.segment or filters.owner:
+            specific = out.filter(pl.col("segment").is_not_null() | pl.col("owner").is_not_null())
+            out = specific if specific.height else out
+        return out
+
+    def touches() -> pl.DataFrame:
+        return frames.touches.filter(_in("channel", filters.source))
+
+    def snapshots() -> pl.DataFrame | None:
+        snaps = frames.snapshots
+        return snaps.filter(pl.col("opportunity_id").is_in(opps()["opportunity_id"].implode())) \
+            if snaps is not None else None
+
+    changes: dict[str, Source | None] = {
+        "leads": lambda: people(frames.leads),
+        "opportunities": opps,
+        "stage_history": lambda: frames.stage_history.filter(
+            pl.col("opportunity_id").is_in(opps()["opportunity_id"].implode())),
+        "snapshots": snapshots,  # type: ignore[dict-item]
+    }
+    # Tables no filter touches stay shared with the unfiltered frames (read once, for both).
+    if account_filter:
+        changes.update(accounts=acc, subscriptions=by_account("subscriptions"), lifecycle=by_account("lifecycle"),
+                       usage=by_account("usage"))
     if filters.segment or filters.owner:
-        specific = targets.filter(pl.col("segment").is_not_null() | pl.col("owner").is_not_null())
-        targets = specific if specific.height else targets
-    touches = frames.touches
+        changes["targets"] = targets
     if filters.source:
-        touches = touches.filter(_in("channel", filters.source))
-    snaps = frames.snapshots
-    if snaps is not None:
-        snaps = snaps.filter(pl.col("opportunity_id").is_in(opp_ids))
-    return replace(
-        frames,
-        accounts=acc if account_filter else frames.accounts,
-        leads=leads,
-        opportunities=opps,
-        stage_history=frames.stage_history.filter(pl.col("opportunity_id").is_in(opp_ids)),
-        subscriptions=by_account(frames.subscriptions),
-        lifecycle=by_account(frames.lifecycle),
-        usage=by_account(frames.usage),
-        targets=targets,
-        touches=touches,
-        snapshots=snaps,
-    )
+        changes["touches"] = touches
+    return frames.derive(**changes)
 
 
 def latest_event_date(frames: Frames) -> dt.date | None:
     """The latest creation, stage change, close of a closed deal, usage day or subscription start."""
     opps = frames.opportunities
     candidates = [
-        frames.leads["created_at"].max(),
+        frames.column_max("leads", "created_at"),
         opps["created_at"].max(),
         opps.filter(pl.col("state") != "open")["close_date"].max(),
-        frames.stage_history["changed_at"].max(),
-        frames.usage["date"].max(),
-        frames.subscriptions["start_date"].max(),
+        frames.column_max("stage_history", "changed_at"),
+        frames.column_max("usage", "date"),
+        frames.column_max("subscriptions", "start_date"),
     ]
     days = [c.date() if isinstance(c, dt.datetime) else c for c in candidates if c is not None]
-    return max(days) if days else None
+    return max(days) if days else None  # type: ignore[type-var,return-value]
 
 
 def default_as_of(frames: Frames, today: dt.date | None = None) -> dt.date:
@@ -184,19 +423,19 @@ def default_as_of(frames: Frames, today: dt.date | None = None) -> dt.date:
 
 def distinct_values(frames: Frames) -> dict[str, list[str]]:
     """Choices for the sidebar filters."""
-    def uniq(*series: pl.Series) -> list[str]:
+    def uniq(*where: tuple[str, str]) -> list[str]:
         vals: set[str] = set()
-        for s in series:
-            vals.update(v for v in s.drop_nulls().unique().to_list() if v != "")
+        for table, column in where:
+            vals.update(v for v in frames.column_values(table, column) if v != "")
         return sorted(vals)
     return {
-        "segment": uniq(frames.accounts["segment"], frames.opportunities["segment"], frames.leads["segment"]),
-        "region": uniq(frames.accounts["region"]),
-        "owner": uniq(frames.opportunities["owner"], frames.accounts["owner"], frames.leads["owner"]),
-        "source": uniq(frames.opportunities["source"], frames.leads["source"]),
+        "segment": uniq(("accounts", "segment"), ("opportunities", "segment"), ("leads", "segment")),
+        "region": uniq(("accounts", "region")),
+        "owner": uniq(("opportunities", "owner"), ("accounts", "owner"), ("leads", "owner")),
+        "source": uniq(("opportunities", "source"), ("leads", "source")),
     }
 
 
-__all__ = ["Filters", "Frames", "apply_filters", "default_as_of", "distinct_values", "empty_frames",
-           "frames_from_tables", "latest_event_date", "load_frames"]
+__all__ = ["Filters", "Frames", "StaleData", "TableReader", "apply_filters", "default_as_of", "distinct_values",
+           "empty_frames", "frames_from_tables", "latest_event_date", "load_frames", "open_frames"]
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from revops import store
 from revops.errors import user_message
-from revops.frames import Filters, Frames, apply_filters, default_as_of, load_frames
+from revops.frames import Filters, Frames, apply_filters, default_as_of, open_frames
 from revops.period import Period
 
 T = TypeVar("T")
@@ -97,8 +97,8 @@ def version() -> int:
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _frames(db: str, data_version: int) -> Frames:
-    with store.connect(db) as con:
-        return load_frames(con)
+    # Tables are read on first use: a page pays only for the tables it needs, once per data version.
+    return open_frames(db)
 
 
 def all_frames() -> Frames:

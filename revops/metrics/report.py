@@ -12,7 +12,7 @@ import polars as pl
 from revops import store
 from revops.errors import UserError
 from revops.format import display_unit, format_value
-from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, load_frames
+from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, open_frames
 from revops.metrics.common import is_number
 from revops.metrics.registry import BY_ID, REGISTRY, TIERS, scalar_metrics
 from revops.period import DEFAULT_WINDOW_DAYS, Period
@@ -123,8 +123,8 @@ def cli_metrics(args: argparse.Namespace) -> int:
     path = store.resolve_db(args.db)
     if not path.exists():
         raise UserError(f"There is no database at {path}: load data first (python -m revops demo or ingest).")
-    with store.connect(path, read_only=True) as con:
-        everything = load_frames(con)
+    # Each table is read when a metric first needs it; whatever no metric reads is never read.
+    everything = open_frames(path, read_only=True)
     period = resolve_period(everything, args.as_of, args.start, args.end)
     frames = everything
     if args.segment:
