@@ -94,11 +94,16 @@ def _place_history(history: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         "opportunity_id", "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
 
 
-def _first_seen(frames: Frames) -> pl.DataFrame:
-    """Each deal's earliest stage-history row (columns opportunity_id, first_seen); once per history frame."""
+def history_span(frames: Frames) -> pl.DataFrame:
+    """Each deal's first and last stage-history row (opportunity_id, first_seen, last_seen); once per history frame."""
     history = frames.stage_history
-    return derived(history, "first_seen", lambda: history.group_by("opportunity_id").agg(
-        first_seen=pl.col("changed_at").cast(_DT).min()))
+    return derived(history, "history_span", lambda: history.group_by("opportunity_id").agg(
+        first_seen=pl.col("changed_at").cast(_DT).min(), last_seen=pl.col("changed_at").cast(_DT).max()))
+
+
+def _first_seen(frames: Frames) -> pl.DataFrame:
+    """Each deal's earliest stage-history row (columns opportunity_id, first_seen)."""
+    return history_span(frames).select("opportunity_id", "first_seen")
 
 
 def _history_max(frames: Frames) -> pl.DataFrame:
@@ -188,20 +193,32 @@ def days_in_stage(frames: Frames) -> pl.DataFrame:
     return derived(frames, "days_in_stage", lambda: _days_in_stage(frames))
 
 
-def _days_in_stage(frames: Frames) -> pl.DataFrame:
+def _cohort_days(frames: Frames, period: Period) -> pl.DataFrame:
+    """days_in_stage of the deals created in the window only: a deal's days depend on its own rows alone."""
+    return derived(frames, "cohort_days", lambda: _days_in_stage(
+        frames, deal_cohort(frames, period).select("opportunity_id")), key=(period.start, period.end))
+
+
+def _days_in_stage(frames: Frames, deals: pl.DataFrame | None = None) -> pl.DataFrame:
     won_idx = len(stage_chain(frames.settings)) - 1
     history = _history_positions(frames)
+    opps = frames.opportunities
+    if deals is not None:
+        history = history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+        opps = opps.join(deals, on="opportunity_id", how="semi", maintain_order="left")
     # A closed deal whose history never shows the closing stage left its last stage on its close date.
     closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select("opportunity_id").unique()
     closes = (
-        frames.opportunities.filter(pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
+        opps.filter(pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
         .join(closed_rows, on="opportunity_id", how="anti")
         .select("opportunity_id", "state", changed_at=pl.col("close_date").cast(_DT), idx=pl.lit(None, pl.Int64))
     )
+    # Each visit ends when the deal's next row begins (rows sorted by deal, then time).
+    same_deal = pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id")
     visits = (
         pl.concat([history.select("opportunity_id", "state", "changed_at", "idx"), closes])
         .sort("opportunity_id", "changed_at")
-        .with_columns(left_at=pl.col("changed_at").shift(-1).over("opportunity_id"))
+        .with_columns(left_at=pl.when(same_deal).then(pl.col("changed_at").shift(-1)))
         .filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
     )
     return (
@@ -271,7 +288,7 @@ def opportunity_funnel(frames: Frames, period: Period, by: By | None = None) -> 
     timed (deals whose time in the stage is known).
     """
     reach = deal_reach(frames, period, by).rename({"opportunity_id": "id"})
-    times = days_in_stage(frames).rename({"opportunity_id": "id"})
+    times = _cohort_days(frames, period).rename({"opportunity_id": "id"})
     return _tally(reach, times, stage_chain(frames.settings), by)
 
 

@@ -10,6 +10,7 @@ import polars as pl
 from revops.errors import UserError
 from revops.format import format_date
 from revops.frames import Frames
+from revops.funnel import history_span
 from revops.metrics.common import closed_between, deal_columns, open_at, target_between
 from revops.period import Period, quarter_bounds
 from revops.stages import stage_key_expr, stage_lookup
@@ -344,8 +345,14 @@ def last_stage_change(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     Columns opportunity_id, last_change (date).
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    latest = (frames.stage_history.filter(pl.col("changed_at").cast(_DT) < cutoff)
-              .group_by("opportunity_id").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
+    history = frames.stage_history
+    latest_row = history["changed_at"].cast(_DT).max()
+    if latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
+        # Every row is on or before as_of (the usual case): each deal's last row, kept per history frame.
+        latest = history_span(frames).select("opportunity_id", changed=pl.col("last_seen").cast(pl.Date))
+    else:
+        latest = (history.filter(pl.col("changed_at").cast(_DT) < cutoff)
+                  .group_by("opportunity_id").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
     return frames.opportunities.select("opportunity_id", "created_at").join(
         latest, on="opportunity_id", how="left").select(
         "opportunity_id", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date)))

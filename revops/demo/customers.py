@@ -207,7 +207,8 @@ def usage_frame(rng: np.random.Generator, subscriptions: pl.DataFrame, accounts:
         "account": row_acc, "week_day": active["week_day"].to_numpy()[row_week],
         "feature": feature.astype(np.int64), "active_users": users.astype(np.int64), "events": events.astype(np.int64),
     })
-    return frame.select(
+    # In date order, as product analytics exports are: a few weeks of usage are then one slice of the table.
+    return frame.sort("week_day", "account", "feature").select(
         id_expr("ACC-", pl.col("account"), 6).alias("account_id"),
         clock.date_expr("week_day").alias("date"),
         label("feature", FEATURES).alias("feature"),

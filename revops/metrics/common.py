@@ -7,6 +7,7 @@ import math
 import polars as pl
 
 from revops.frames import Frames
+from revops.memo import derived
 from revops.metrics.registry import MetricResult
 from revops.period import Period
 from revops.revenue import arr_by_account
@@ -198,14 +199,35 @@ def used() -> pl.Expr:
     return (pl.col("events").fill_null(0) > 0) | (pl.col("active_users").fill_null(0) > 0)
 
 
+def usage_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Usage rows dated in [start, end], in table order.
+
+    Usage is the largest table and every usage metric looks at a few weeks of it: when the table is
+    in date order (as the demo and most exports write it) those weeks are one contiguous slice, found
+    by binary search instead of a scan; otherwise the rows are filtered.
+    """
+    usage = frames.usage
+    if derived(usage, "dates_in_order", lambda: usage["date"].null_count() == 0 and usage["date"].is_sorted()):
+        lo = usage["date"].search_sorted(start, side="left")
+        hi = usage["date"].search_sorted(end, side="right")
+        return usage.slice(lo, max(hi - lo, 0))
+    return usage.filter(between("date", start, end))
+
+
+def usage_features(frames: Frames) -> pl.DataFrame:
+    """Every feature that appears in the usage table, sorted (column feature); once per usage frame."""
+    usage = frames.usage
+    return derived(usage, "features", lambda: usage.select(pl.col("feature").drop_nulls().unique().sort()))
+
+
 def users_between(frames: Frames, start: dt.date, end: dt.date) -> float:
     """Σ active_users of usage rows dated in [start, end]."""
-    return total(frames.usage.filter(between("date", start, end)), "active_users")
+    return total(usage_between(frames, start, end), "active_users")
 
 
 def users_by_account(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Σ active_users per account over usage rows dated in [start, end] (columns account_id, users)."""
-    return (frames.usage.filter(between("date", start, end))
+    return (usage_between(frames, start, end)
             .group_by("account_id").agg(users=pl.col("active_users").cast(pl.Float64).sum()))
 
 

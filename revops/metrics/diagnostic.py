@@ -7,8 +7,8 @@ from revops.frames import Frames
 from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
-    active_accounts, between, days_to, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
-    used,
+    active_accounts, days_to, fractional_minutes, in_window, lifecycle_won, median, ratio, result, usage_between,
+    usage_features, used,
 )
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -125,11 +125,11 @@ FEATURE_DAYS = 30
         "gives the share per feature.")
 def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     """Mean over features of (active accounts using it in the 30 days to as_of ÷ active accounts)."""
-    features = frames.usage.select(pl.col("feature").drop_nulls().unique().sort())
+    features = usage_features(frames)
     active = active_accounts(frames, period.as_of)
     start, end = days_to(period.as_of, FEATURE_DAYS)
     recent_use = (
-        frames.usage.filter(between("date", start, end) & used() & pl.col("feature").is_not_null())
+        usage_between(frames, start, end).filter(used() & pl.col("feature").is_not_null())
         .join(active.select("account_id"), on="account_id", how="semi")
     )
     adopters = recent_use.group_by("feature").agg(accounts_using=pl.col("account_id").n_unique())

@@ -6,9 +6,10 @@ import datetime as dt
 import polars as pl
 
 from revops.frames import Frames
+from revops.memo import derived
 from revops.metrics.common import (
     active_accounts, between, day, days_before, days_to, deal_columns, fmt_day, in_window, ratio, result,
-    total, used, users_between, users_by_account,
+    total, usage_between, used, users_between, users_by_account,
 )
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -74,11 +75,8 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     before_start, _ = days_before(as_of, TREND_DAYS, TREND_DAYS)
     usage = frames.usage
     # n_unique counts a missing feature as one more feature, as the breadth definition says.
-    n_features = max(usage["feature"].n_unique(), 1)
-    # Only recency looks further back than the 56 days; it needs just each account's last day of use.
-    last_use = (usage.filter((pl.col("date") <= as_of) & used())
-                .group_by("account_id").agg(last_days_ago=(pl.lit(as_of) - pl.col("date").max()).dt.total_days()))
-    recent = usage.filter(between("date", before_start, as_of)).with_columns(
+    n_features = max(derived(usage, "feature_n_unique", lambda: usage["feature"].n_unique()), 1)
+    recent = usage_between(frames, before_start, as_of).with_columns(
         activity=pl.coalesce("active_users", "events").fill_null(0).cast(pl.Float64),
         days_ago=(pl.lit(as_of) - pl.col("date")).dt.total_days(),
         current=pl.col("date") >= now_start,
@@ -86,10 +84,11 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     # Plain per-group sums and counts on pre-filtered rows keep Polars on its fast group-by path.
     current_use = recent.filter(pl.col("current") & used())
     per_account = (
-        last_use
-        .join(current_use.group_by("account_id").agg(weeks=(pl.col("days_ago") // 7).n_unique(),
-                                                     features=pl.col("feature").n_unique()),
-              on="account_id", how="full", coalesce=True)
+        # Recency is above 0 only for a last use in the 28 days to as_of (1 − 28 ÷ 28 = 0), so the last day
+        # of use is looked for there; an account without use there scores 0, as an older last use would.
+        current_use.group_by("account_id").agg(last_days_ago=(pl.lit(as_of) - pl.col("date").max()).dt.total_days(),
+                                               weeks=(pl.col("days_ago") // 7).n_unique(),
+                                               features=pl.col("feature").n_unique())
         .join(recent.filter(pl.col("current")).group_by("account_id").agg(activity_now=pl.col("activity").sum()),
               on="account_id", how="full", coalesce=True)
         .join(recent.filter(~pl.col("current")).group_by("account_id").agg(activity_before=pl.col("activity").sum()),
