@@ -101,16 +101,12 @@ def history_span(frames: Frames) -> pl.DataFrame:
         first_seen=pl.col("changed_at").cast(_DT).min(), last_seen=pl.col("changed_at").cast(_DT).max()))
 
 
-def _first_seen(frames: Frames) -> pl.DataFrame:
-    """Each deal's earliest stage-history row (columns opportunity_id, first_seen)."""
-    return history_span(frames).select("opportunity_id", "first_seen")
-
-
-def _history_max(frames: Frames) -> pl.DataFrame:
-    """Each deal's furthest chain position in its stage history (columns opportunity_id, history_max)."""
-    positions = _history_positions(frames)
-    return derived(positions, "history_max", lambda: positions.group_by("opportunity_id").agg(
-        history_max=pl.col("idx").max()))
+def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
+    """_history_positions of the deals created in the window only (what the funnel of that window reads)."""
+    def make() -> pl.DataFrame:
+        cohort = deal_cohort(frames, period).select("opportunity_id")
+        return _history_positions(frames).join(cohort, on="opportunity_id", how="semi", maintain_order="left")
+    return derived(frames, "cohort_positions", make, key=(period.start, period.end), limit=8)
 
 
 def stage_entries(frames: Frames) -> pl.DataFrame:
@@ -156,9 +152,16 @@ def _breakdown(df: pl.DataFrame, frames: Frames, by: By | None, created: str) ->
 
 def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
     """Deals created in the window (columns opportunity_id, group, created, state, stage_name)."""
-    opps = frames.opportunities.join(_first_seen(frames), on="opportunity_id", how="left").with_columns(
-        created=pl.coalesce(pl.col("created_at").cast(pl.Date), pl.col("first_seen").cast(pl.Date)))
-    cohort = opps.filter(pl.col("created").is_between(period.start, period.end))
+    opps = frames.opportunities
+    created = pl.col("created_at").cast(pl.Date)
+    undated = opps.filter(pl.col("created_at").is_null()).select("opportunity_id")
+    if undated.height:
+        # A deal without created_at is dated by its first stage-history row (looked up for those deals only).
+        first_seen = (frames.stage_history.join(undated, on="opportunity_id", how="semi")
+                      .group_by("opportunity_id").agg(first_seen=pl.col("changed_at").cast(_DT).min()))
+        opps = opps.join(first_seen, on="opportunity_id", how="left", maintain_order="left")
+        created = pl.coalesce(created, pl.col("first_seen").cast(pl.Date))
+    cohort = opps.with_columns(created=created).filter(pl.col("created").is_between(period.start, period.end))
     return _breakdown(cohort, frames, by, "created").select("opportunity_id", "group", "created", "state",
                                                              "stage_name")
 
@@ -176,9 +179,10 @@ def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataF
         .when(pl.col("state") == "open").then(pl.col("idx").fill_null(0))
         .otherwise(pl.lit(0, pl.Int64))
     )
+    history_max = _cohort_positions(frames, period).group_by("opportunity_id").agg(history_max=pl.col("idx").max())
     return (
         cohort.with_columns(current=current)
-        .join(_history_max(frames), on="opportunity_id", how="left")
+        .join(history_max, on="opportunity_id", how="left")
         .select("opportunity_id", "group",
                 reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
     )
@@ -195,17 +199,18 @@ def days_in_stage(frames: Frames) -> pl.DataFrame:
 
 def _cohort_days(frames: Frames, period: Period) -> pl.DataFrame:
     """days_in_stage of the deals created in the window only: a deal's days depend on its own rows alone."""
-    return derived(frames, "cohort_days", lambda: _days_in_stage(
-        frames, deal_cohort(frames, period).select("opportunity_id")), key=(period.start, period.end))
+    def make() -> pl.DataFrame:
+        cohort = deal_cohort(frames, period).select("opportunity_id")
+        opps = frames.opportunities.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
+        return _days_in_stage(frames, _cohort_positions(frames, period), opps)
+    return derived(frames, "cohort_days", make, key=(period.start, period.end), limit=8)
 
 
-def _days_in_stage(frames: Frames, deals: pl.DataFrame | None = None) -> pl.DataFrame:
+def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
+                   opps: pl.DataFrame | None = None) -> pl.DataFrame:
     won_idx = len(stage_chain(frames.settings)) - 1
-    history = _history_positions(frames)
-    opps = frames.opportunities
-    if deals is not None:
-        history = history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
-        opps = opps.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+    history = _history_positions(frames) if history is None else history
+    opps = frames.opportunities if opps is None else opps
     # A closed deal whose history never shows the closing stage left its last stage on its close date.
     closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select("opportunity_id").unique()
     closes = (

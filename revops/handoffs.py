@@ -221,7 +221,8 @@ def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
     s = frames.settings
     cohort = deal_cohort(frames, period).select("opportunity_id", "created")
     opps = frames.opportunities.join(cohort, on="opportunity_id", how="inner").join(
-        last_stage_change(frames, period.as_of), on="opportunity_id", how="left").with_columns(
+        last_stage_change(frames, period.as_of, cohort.select("opportunity_id")), on="opportunity_id",
+        how="left").with_columns(
         days_since_change=(pl.lit(period.as_of) - pl.col("last_change")).dt.total_days())
     is_open = pl.col("state") == "open"
     stalled = is_open & (pl.col("days_since_change") >= s.stall_days).fill_null(False)

@@ -339,21 +339,25 @@ def slipped_deals(frames: Frames, as_of: dt.date, since: dt.date | None = None) 
                                                                   nulls_last=True)
 
 
-def last_stage_change(frames: Frames, as_of: dt.date) -> pl.DataFrame:
+def last_stage_change(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None = None) -> pl.DataFrame:
     """When each deal last changed stage on or before as_of: its latest history row, else its creation.
 
-    Columns opportunity_id, last_change (date).
+    Columns opportunity_id, last_change (date). `deals` (a frame with opportunity_id) limits the answer
+    to those deals, so only their history rows are read.
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    history = frames.stage_history
+    history, opps = frames.stage_history, frames.opportunities
+    if deals is not None:
+        history = history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+        opps = opps.join(deals, on="opportunity_id", how="semi", maintain_order="left")
     latest_row = history["changed_at"].cast(_DT).max()
-    if latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
+    if deals is None and latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
         # Every row is on or before as_of (the usual case): each deal's last row, kept per history frame.
         latest = history_span(frames).select("opportunity_id", changed=pl.col("last_seen").cast(pl.Date))
     else:
         latest = (history.filter(pl.col("changed_at").cast(_DT) < cutoff)
                   .group_by("opportunity_id").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
-    return frames.opportunities.select("opportunity_id", "created_at").join(
+    return opps.select("opportunity_id", "created_at").join(
         latest, on="opportunity_id", how="left").select(
         "opportunity_id", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date)))
 
@@ -364,7 +368,9 @@ def stalled_deals(frames: Frames, as_of: dt.date, days: int | None = None) -> pl
     A deal stalls when its last change is `days` or more days before as_of; longest stalled first.
     """
     limit = frames.settings.stall_days if days is None else days
-    out = (open_at(frames, as_of).join(last_stage_change(frames, as_of), on="opportunity_id", how="left")
+    deals = open_at(frames, as_of)
+    out = (deals.join(last_stage_change(frames, as_of, deals.select("opportunity_id")), on="opportunity_id",
+                      how="left")
            .with_columns(days_since_change=(pl.lit(as_of) - pl.col("last_change")).dt.total_days())
            .filter(pl.col("days_since_change") >= limit))
     return deal_columns(out, "last_change", "days_since_change").sort("days_since_change", descending=True)
