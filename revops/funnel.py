@@ -101,12 +101,19 @@ def history_span(frames: Frames) -> pl.DataFrame:
         first_seen=pl.col("changed_at").cast(_DT).min(), last_seen=pl.col("changed_at").cast(_DT).max()))
 
 
-def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
-    """_history_positions of the deals created in the window only (what the funnel of that window reads)."""
+def cohort_history(frames: Frames, period: Period) -> pl.DataFrame:
+    """The stage-history rows of the deals created in the window, in table order; once per frames and window."""
     def make() -> pl.DataFrame:
         cohort = deal_cohort(frames, period).select("opportunity_id")
-        return _history_positions(frames).join(cohort, on="opportunity_id", how="semi", maintain_order="left")
-    return derived(frames, "cohort_positions", make, key=(period.start, period.end), limit=8)
+        return frames.stage_history.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
+    return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=8)
+
+
+def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
+    """_history_positions of the deals created in the window only (what the funnel of that window reads)."""
+    return derived(frames, "cohort_positions", lambda: _place_history(cohort_history(frames, period),
+                                                                     frames.settings),
+                   key=(period.start, period.end), limit=8)
 
 
 def stage_entries(frames: Frames) -> pl.DataFrame:
@@ -403,6 +410,6 @@ def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, un
     return Bottleneck(worst["stage"], worst["rate"], worst["entered"], text + ".")
 
 
-__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
+__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_history", "history_span", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
            "FUNNEL_KINDS", "days_in_stage", "deal_cohort", "funnel_table", "heatmap_cells", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
            "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

@@ -9,7 +9,8 @@ import polars as pl
 
 from revops.format import format_value
 from revops.frames import Frames
-from revops.funnel import deal_cohort
+from revops.memo import derived
+from revops.funnel import cohort_history, deal_cohort
 from revops.metrics.common import (closed_between, deal_columns, fractional_days, in_window, lifecycle_won,
                                    won_between)
 from revops.metrics.diagnostic import reached_mql
@@ -124,8 +125,12 @@ def _hours(start: str, end: str) -> pl.Expr:
 def account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     """What each account is worth: ARR at as_of, else (not billing yet) the amount of its won deals.
 
-    Columns account_id, value.
+    Columns account_id, value. Kept per frames and day: two handoffs price their leaks with it.
     """
+    return derived(frames, "account_value", lambda: _account_value(frames, as_of), key=as_of, limit=8)
+
+
+def _account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     arr = arr_by_account(frames.subscriptions, as_of)
     won = (frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
            .group_by("account_id").agg(won_amount=pl.col("amount").sum()))
@@ -221,8 +226,8 @@ def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
     s = frames.settings
     cohort = deal_cohort(frames, period).select("opportunity_id", "created")
     opps = frames.opportunities.join(cohort, on="opportunity_id", how="inner").join(
-        last_stage_change(frames, period.as_of, cohort.select("opportunity_id")), on="opportunity_id",
-        how="left").with_columns(
+        last_stage_change(frames, period.as_of, cohort.select("opportunity_id"), cohort_history(frames, period)),
+        on="opportunity_id", how="left").with_columns(
         days_since_change=(pl.lit(period.as_of) - pl.col("last_change")).dt.total_days())
     is_open = pl.col("state") == "open"
     stalled = is_open & (pl.col("days_since_change") >= s.stall_days).fill_null(False)

@@ -339,17 +339,22 @@ def slipped_deals(frames: Frames, as_of: dt.date, since: dt.date | None = None) 
                                                                   nulls_last=True)
 
 
-def last_stage_change(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None = None) -> pl.DataFrame:
+def last_stage_change(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None = None,
+                      history: pl.DataFrame | None = None) -> pl.DataFrame:
     """When each deal last changed stage on or before as_of: its latest history row, else its creation.
 
     Columns opportunity_id, last_change (date). `deals` (a frame with opportunity_id) limits the answer
-    to those deals, so only their history rows are read.
+    to those deals, so only their history rows are read; `history` may give those rows when the caller
+    has them already (every stage-history row of those deals).
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    history, opps = frames.stage_history, frames.opportunities
+    opps = frames.opportunities
     if deals is not None:
-        history = history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+        if history is None:
+            history = frames.stage_history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
         opps = opps.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+    else:
+        history = frames.stage_history
     latest_row = history["changed_at"].cast(_DT).max()
     if deals is None and latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
         # Every row is on or before as_of (the usual case): each deal's last row, kept per history frame.
