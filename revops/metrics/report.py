@@ -5,6 +5,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,10 +13,15 @@ import polars as pl
 from revops import store
 from revops.errors import UserError
 from revops.format import display_unit, format_value
-from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, open_frames
+from revops.frames import (Filters, Frames, StaleData, apply_filters, default_as_of, distinct_values,
+                           open_frames)
 from revops.metrics.common import is_number
 from revops.metrics.registry import BY_ID, REGISTRY, TIERS, scalar_metrics
 from revops.period import DEFAULT_WINDOW_DAYS, Period
+
+
+# A report reads its tables one by one; when uploads keep landing between reads, give up after this many.
+STALE_RETRIES = 5
 
 
 def json_value(value: Any) -> Any:
@@ -123,6 +129,17 @@ def cli_metrics(args: argparse.Namespace) -> int:
     path = store.resolve_db(args.db)
     if not path.exists():
         raise UserError(f"There is no database at {path}: load data first (python -m revops demo or ingest).")
+    for attempt in range(STALE_RETRIES):
+        try:
+            return _report(args, path)
+        except StaleData:  # an upload landed between two table reads: start over on the new data
+            if attempt == STALE_RETRIES - 1:
+                raise
+    return 1
+
+
+def _report(args: argparse.Namespace, path: Path) -> int:
+    """One metrics report of the file, all of it from one data version."""
     # Each table is read when a metric first needs it; whatever no metric reads is never read.
     everything = open_frames(path, read_only=True)
     period = resolve_period(everything, args.as_of, args.start, args.end)
