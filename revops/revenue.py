@@ -110,8 +110,9 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     """classify_movements over every month end from the first subscription's start to the last start or end.
 
     MRR only changes at a start or an end, so no month end outside that span has a movement. Works on
-    the month ends each subscription covers (sparse: no account × month grid); the classification
-    itself is classify_movements' own expression, so both give the same rows.
+    the month ends each subscription covers (sparse: no account × month grid) with accounts as integer
+    codes in account_id order, and names only the rows that moved; the classification is
+    classify_movements' own expression, so both give the same rows.
     """
     subs = subs.filter(pl.col("start_date").is_not_null())
     if subs.height == 0:
@@ -119,40 +120,47 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     last_event = max(d for d in (subs["start_date"].max(), subs["end_date"].max()) if d is not None)
     points = pl.Series("month_end", month_ends(subs["start_date"].min(), month_end(last_event)), dtype=pl.Date)  # type: ignore[arg-type]
     n = points.len()
-    # account codes in account_id order: one integer key (account × month end) instead of a string and a month
     accounts = subs.select(pl.col("account_id").unique().sort())
-    coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left")
+    coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left").select(
+        pl.col("code").cast(pl.Int64), "start_date", "end_date", pl.col("mrr").cast(pl.Float64))
     covered = (
         coded.select(
-            pl.col("code").cast(pl.Int64),
-            pl.col("mrr").cast(pl.Float64),
+            "code", "mrr",
             first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
             stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
         )
         .filter(pl.col("stop") > pl.col("first"))
         .with_columns(idx=pl.int_ranges("first", "stop"))
         .explode("idx")
+        # Summed in row order, like classify_movements: the same floats, so no movement out of rounding.
         .group_by(key=pl.col("code") * n + pl.col("idx"))
         .agg(pl.col("mrr").sum())
     )
-    # Each covered month end beside the one before it; a month end nobody covers has MRR 0.
+    # Each covered month end beside the one before it; a month end nobody covers has MRR 0. Only a
+    # change can be a movement (every kind compares unequal amounts), so the rest is dropped early.
     previous = covered.filter((pl.col("key") % n) < n - 1).select(key=pl.col("key") + 1, prev_mrr=pl.col("mrr"))
-    paired = covered.join(previous, on="key", how="full", coalesce=True).with_columns(
-        pl.col("mrr").fill_null(0.0), pl.col("prev_mrr").fill_null(0.0))
-    named = paired.with_columns(
-        account_id=accounts["account_id"].gather(pl.Series(paired["key"] // n)),
-        month_end=points.gather(pl.Series(paired["key"] % n)),
+    changed = (
+        covered.join(previous, on="key", how="full", coalesce=True)
+        .with_columns(pl.col("mrr").fill_null(0.0), pl.col("prev_mrr").fill_null(0.0))
+        .filter(pl.col("mrr") != pl.col("prev_mrr"))
     )
-    with_history = named.join(first_active_month_end(subs), on="account_id", how="left").with_columns(
-        paid_before=pl.col("first_active") < pl.col("month_end")
+    first_paid = (
+        coded.filter(pl.col("mrr") > 0)
+        .with_columns(me=pl.col("start_date").dt.month_end())
+        .filter(pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("me")))
+        .group_by("code").agg(first_active=pl.col("me").min())
     )
-    return (
-        with_history.with_columns(movement=_movement())
+    named = changed.with_columns(code=pl.col("key") // n, month_end=points.gather(pl.Series(changed["key"] % n)))
+    moved = (
+        named.join(first_paid, on="code", how="left")
+        .with_columns(paid_before=pl.col("first_active") < pl.col("month_end"))
+        .with_columns(movement=_movement())
         .filter(pl.col("movement").is_not_null())
-        .with_columns(amount=(pl.col("mrr") - pl.col("prev_mrr")).abs())
-        .select(list(_MOVEMENT_SCHEMA))
-        .sort("month_end", "account_id")
+        .sort("month_end", "code")  # codes follow account_id order
     )
+    return moved.select(
+        account_id=accounts["account_id"].gather(moved["code"]), month_end="month_end", prev_mrr="prev_mrr",
+        mrr="mrr", movement="movement", amount=(pl.col("mrr") - pl.col("prev_mrr")).abs())
 
 
 def _movement() -> pl.Expr:
