@@ -193,6 +193,22 @@ class Frames:
             raise KeyError(f"unknown table {name!r}")
         return self._get(name)  # type: ignore[return-value]
 
+    def prefetch(self, names: list[str]) -> threading.Thread:
+        """Start reading these tables in the background, in order, while the caller computes on others.
+
+        DuckDB's scan and the Arrow hand-over run outside the interpreter lock, so on a second core the
+        reads overlap the work on tables already read. Each table is still read once (see _get).
+        """
+        def read() -> None:
+            for name in names:
+                try:
+                    self._get(name)
+                except Exception:  # noqa: BLE001  (the foreground read raises it again, as a sentence)
+                    return
+        thread = threading.Thread(target=read, name="revops-prefetch", daemon=True)
+        thread.start()
+        return thread
+
     def derive(self, **changes: Source | None) -> Frames:
         """New frames with some tables replaced (frames, or functions making them on first use); the rest shared."""
         settings = changes.pop("settings", None)

@@ -158,7 +158,15 @@ def _breakdown(df: pl.DataFrame, frames: Frames, by: By | None, created: str) ->
 
 
 def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
-    """Deals created in the window (columns opportunity_id, group, created, state, stage_name)."""
+    """Deals created in the window (columns opportunity_id, group, created, state, stage_name).
+
+    Kept per frames, window and breakdown: the funnel, its timings and the handoffs all start from it.
+    """
+    return derived(frames, "deal_cohort", lambda: _deal_cohort(frames, period, by),
+                   key=(period.start, period.end, by), limit=16)
+
+
+def _deal_cohort(frames: Frames, period: Period, by: By | None) -> pl.DataFrame:
     opps = frames.opportunities
     created = pl.col("created_at").cast(pl.Date)
     undated = opps.filter(pl.col("created_at").is_null()).select("opportunity_id")

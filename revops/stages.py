@@ -40,8 +40,10 @@ def classify(opps: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     A recognised stage decides the state; an unknown one falls back to the stored
     is_won/is_closed flags (open when absent), so unplaced stages count as open.
     """
-    lookup = stage_lookup(settings)
-    out = opps.with_columns(stage_key_expr().alias("stage_key")).join(lookup, on="stage_key", how="left")
+    # The few distinct stage names are normalised and looked up, then joined back to every deal.
+    placed = (opps.select(pl.col("stage").unique()).with_columns(stage_key_expr().alias("stage_key"))
+              .join(stage_lookup(settings), on="stage_key", how="left").drop("stage_key"))
+    out = opps.join(placed, on="stage", how="left", maintain_order="left", nulls_equal=True)
     fallback = (
         pl.when(pl.col("is_won").fill_null(False)).then(pl.lit("won"))
         .when(pl.col("is_closed").fill_null(False)).then(pl.lit("lost"))
@@ -52,7 +54,7 @@ def classify(opps: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         pl.coalesce("stage_name", "stage").alias("stage_name"),
         pl.coalesce("state", fallback).alias("state"),
         pl.col("funnel_step").fill_null(-1),
-    ).drop("stage_key")
+    )
 
 
 def unknown_stages(stage_values: pl.Series, settings: Settings) -> list[str]:

@@ -180,7 +180,14 @@ def arr_then_now(frames: Frames, then: dt.date, now: dt.date) -> pl.DataFrame:
 
 
 def lifecycle_won(frames: Frames) -> pl.DataFrame:
-    """Lifecycle rows with won_at filled, when empty, by the close date of the account's first won deal."""
+    """Lifecycle rows with won_at filled, when empty, by the close date of the account's first won deal.
+
+    Kept per frames: it depends on no period, and several metrics and handoffs start from it.
+    """
+    return derived(frames, "lifecycle_won", lambda: _lifecycle_won(frames))
+
+
+def _lifecycle_won(frames: Frames) -> pl.DataFrame:
     first_won = (
         frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
         .group_by("account_id")

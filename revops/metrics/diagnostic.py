@@ -132,11 +132,12 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
         usage_between(frames, start, end).filter(used() & pl.col("feature").is_not_null())
         .join(active.select("account_id"), on="account_id", how="semi")
     )
-    adopters = recent_use.group_by("feature").agg(accounts_using=pl.col("account_id").n_unique())
+    # Who used what, once per account and feature: both tallies below count these pairs.
+    pairs = recent_use.select("account_id", "feature").unique().sort("account_id", "feature")
+    adopters = pairs.group_by("feature").agg(accounts_using=pl.len())
     detail = (
-        active.join(recent_use.group_by("account_id").agg(n_features_used=pl.col("feature").n_unique(),
-                                                          features_used=pl.col("feature").unique().sort().str.join(", ")),
-                    on="account_id", how="left")
+        active.join(pairs.group_by("account_id", maintain_order=True).agg(
+            n_features_used=pl.len(), features_used=pl.col("feature").str.join(", ")), on="account_id", how="left")
         .with_columns(pl.col("n_features_used").fill_null(0))
         .sort("n_features_used", "arr")
     )
