@@ -35,6 +35,12 @@ def _timed(at) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process now."""
+    import psutil
+    return psutil.Process().memory_info().rss / 2**20
+
+
 def _errors(at) -> list[str]:  # noqa: ANN001
     return [str(e.value)[:300] for e in at.exception] + [str(e.value)[:300] for e in at.error]
 
@@ -67,11 +73,13 @@ def time_page(page: str) -> dict:
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.switch_page(page)
-    out: dict = {"page": page, "first_render": _timed(at), "errors": _errors(at)}
+    out: dict = {"page": page, "first_render": _timed(at), "errors": _errors(at), "rss_mb": {}}
+    out["rss_mb"]["first_render"] = _rss_mb()
     for key in ("segment", "region"):
         if _set_first(at, key):
             out[f"rerun_{key}_filter"] = _timed(at)
             out["errors"] += _errors(at)
+            out["rss_mb"][f"{key}_filter"] = _rss_mb()
     if page.endswith("forecast.py"):
         moved = _move_slider(at)
         if moved:
@@ -93,7 +101,11 @@ def main(argv: list[str]) -> int:
     from streamlit.testing.v1 import AppTest
     warm = AppTest.from_string(WARM, default_timeout=TIMEOUT)
     load = _timed(warm)
-    results = [time_page(p) for p in pages]
+    results = []
+    for p in pages:
+        results.append(time_page(p))
+        if memory:  # where the memory goes, page by page
+            print(f"{p}: {results[-1]['rss_mb']}", file=sys.stderr, flush=True)
     report = {"data_load": load, "pages": results,
               "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if memory else None}
     print(json.dumps(report))

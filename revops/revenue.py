@@ -26,13 +26,17 @@ def active_on(day: dt.date) -> pl.Expr:
 
 
 def mrr_by_account(subs: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-    """MRR of every account with an active subscription on `day` (columns account_id, mrr)."""
-    return (
+    """MRR of every account with an active subscription on `day` (columns account_id, mrr).
+
+    Kept per subscriptions frame and day: retention, engagement, adoption and risk metrics (and each
+    point of their trends) ask for the same few days.
+    """
+    return derived(subs, "mrr_by_account", lambda: (
         subs.filter(active_on(day))
         .group_by("account_id")
         .agg(pl.col("mrr").cast(pl.Float64).sum())
         .sort("account_id")
-    )
+    ), key=day, limit=48)
 
 
 def arr_at(subs: pl.DataFrame, day: dt.date) -> float:
@@ -118,7 +122,8 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     if subs.height == 0:
         return pl.DataFrame(schema=_MOVEMENT_SCHEMA)
     last_event = max(d for d in (subs["start_date"].max(), subs["end_date"].max()) if d is not None)
-    points = pl.Series("month_end", month_ends(subs["start_date"].min(), month_end(last_event)), dtype=pl.Date)  # type: ignore[arg-type]
+    first_start: dt.date = subs["start_date"].min()  # type: ignore[assignment]
+    points = pl.Series("month_end", month_ends(first_start, month_end(last_event)), dtype=pl.Date)
     n = points.len()
     accounts = subs.select(pl.col("account_id").unique().sort())
     coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left").select(
@@ -226,5 +231,6 @@ def net_mrr_change(moves: pl.DataFrame) -> float:
     return float(moves.select((sign * pl.col("amount")).sum()).item())
 
 
-__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "all_movements", "arr_at", "arr_by_account", "first_active_month_end",
+__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "all_movements", "arr_at", "arr_by_account",
+           "first_active_month_end",
            "classify_movements", "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]

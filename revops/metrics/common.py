@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.registry import MetricResult
+from revops.metrics.registry import MetricResult, details_wanted
 from revops.period import Period
 from revops.revenue import arr_by_account
 
@@ -36,6 +37,11 @@ def ratio(numerator: float | None, denominator: float | None, reason: str,
     if not is_number(denominator) or denominator == 0 or not is_number(numerator):
         return MetricResult(None, reason, detail, table)
     return MetricResult(float(numerator) / float(denominator), None, detail, table)  # type: ignore[arg-type]
+
+
+def detail(make: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:
+    """The drill-down rows make() builds, or None when only the value is wanted (trend points, the previous period)."""
+    return make() if details_wanted() else None
 
 
 def total(df: pl.DataFrame, col: str) -> float:

@@ -7,9 +7,10 @@ from revops.frames import Frames
 from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
-    active_accounts, days_to, fractional_minutes, in_window, lifecycle_won, median, ratio, result, usage_between,
-    usage_features, used,
+    active_accounts, days_to, detail, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
+    usage_between, usage_features, used,
 )
+from revops.memo import derived
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
 from revops.schema import TABLES, column_names
@@ -46,7 +47,7 @@ def lead_response_minutes(frames: Frames, period: Period) -> MetricResult:
     leads = _leads_in_window(frames, period).filter(pl.col("first_response_at").is_not_null()).with_columns(
         response_minutes=fractional_minutes("created_at", "first_response_at"))
     return result(median(leads, "response_minutes"), "No lead created in the window has a response",
-                  _lead_columns(leads, "first_response_at", "response_minutes").sort("created_at"))
+                  detail(lambda: _lead_columns(leads, "first_response_at", "response_minutes").sort("created_at")))
 
 
 @metric("lead_response_sla", "diagnostic", "Lead response within SLA", "ratio",
@@ -60,7 +61,8 @@ def lead_response_sla(frames: Frames, period: Period) -> MetricResult:
     ).with_columns(within_sla=(pl.col("response_minutes") <= sla).fill_null(False))
     met = int(leads["within_sla"].sum()) if leads.height else 0
     return ratio(met, leads.height, NO_LEADS,
-                 _lead_columns(leads, "first_response_at", "response_minutes", "within_sla").sort("created_at"))
+                 detail(lambda: _lead_columns(leads, "first_response_at", "response_minutes", "within_sla")
+                        .sort("created_at")))
 
 
 @metric("mql_to_sql", "diagnostic", "MQL to SQL", "ratio",
@@ -71,9 +73,9 @@ def mql_to_sql(frames: Frames, period: Period) -> MetricResult:
     """Leads created in the window: reached SQL ÷ reached MQL."""
     leads = _leads_in_window(frames, period).with_columns(reached_mql=reached_mql(), reached_sql=reached_sql())
     mql = leads.filter(pl.col("reached_mql"))
-    detail = _lead_columns(mql, "mql_at", "sql_at", "converted_at", "reached_sql").sort("created_at")
+    rows = detail(lambda: _lead_columns(mql, "mql_at", "sql_at", "converted_at", "reached_sql").sort("created_at"))
     return ratio(int(mql["reached_sql"].sum()) if mql.height else 0, mql.height,
-                 "No lead created in the window reached MQL", detail)
+                 "No lead created in the window reached MQL", rows)
 
 
 @metric("lead_to_customer", "diagnostic", "Lead to customer", "ratio",
@@ -85,7 +87,7 @@ def lead_to_customer(frames: Frames, period: Period) -> MetricResult:
         became_customer=pl.col("opportunity_id").is_in(won["opportunity_id"].implode()).fill_null(False))
     became = int(leads["became_customer"].sum()) if leads.height else 0
     return ratio(became, leads.height, NO_LEADS,
-                 _lead_columns(leads, "opportunity_id", "became_customer").sort("created_at"))
+                 detail(lambda: _lead_columns(leads, "opportunity_id", "became_customer").sort("created_at")))
 
 
 @metric("stage_conversion", "diagnostic", "Stage conversion", "table",
@@ -111,9 +113,10 @@ def kickoff_sla(frames: Frames, period: Period) -> MetricResult:
     rows = lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
         kickoff_hours=fractional_minutes("won_at", "kickoff_at") / 60
     ).with_columns(within_sla=(pl.col("kickoff_hours") <= sla_hours).fill_null(False))
-    detail = rows.select("account_id", "won_at", "kickoff_at", "kickoff_hours", "within_sla").sort("won_at")
+    shown = detail(lambda: rows.select("account_id", "won_at", "kickoff_at", "kickoff_hours", "within_sla")
+                   .sort("won_at"))
     met = int(rows["within_sla"].sum()) if rows.height else 0
-    return ratio(met, rows.height, "No customer was signed in the window", detail)
+    return ratio(met, rows.height, "No customer was signed in the window", shown)
 
 
 FEATURE_DAYS = 30
@@ -135,12 +138,12 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     # Who used what, once per account and feature: both tallies below count these pairs.
     pairs = recent_use.select("account_id", "feature").unique().sort("account_id", "feature")
     adopters = pairs.group_by("feature").agg(accounts_using=pl.len())
-    detail = (
+    per_account = detail(lambda: (
         active.join(pairs.group_by("account_id", maintain_order=True).agg(
             n_features_used=pl.len(), features_used=pl.col("feature").str.join(", ")), on="account_id", how="left")
         .with_columns(pl.col("n_features_used").fill_null(0))
         .sort("n_features_used", "arr")
-    )
+    ))
     table = (
         features.join(adopters, on="feature", how="left")
         .with_columns(pl.col("accounts_using").fill_null(0), active_accounts=pl.lit(active.height))
@@ -149,10 +152,10 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
         .sort("adoption", descending=True, nulls_last=True)
     )
     if features.height == 0:
-        return MetricResult(None, "No usage by feature loaded", detail, table)
+        return MetricResult(None, "No usage by feature loaded", per_account, table)
     if active.height == 0:
-        return MetricResult(None, "No active accounts at as-of", detail, table)
-    return result(table["adoption"].mean(), "No usage by feature loaded", detail, table)  # type: ignore[arg-type]
+        return MetricResult(None, "No active accounts at as-of", per_account, table)
+    return result(table["adoption"].mean(), "No usage by feature loaded", per_account, table)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,7 +211,14 @@ VALID_WHEN: dict[tuple[str, str], pl.Expr] = {
 
 
 def cell_quality(frames: Frames) -> pl.DataFrame:
-    """Per loaded table and column: expected, filled and valid cells (table, column, expected, filled, valid)."""
+    """Per loaded table and column: expected, filled and valid cells (table, column, expected, filled, valid).
+
+    Kept per frames: it depends on no period (a trend of data quality is the same count twelve times).
+    """
+    return derived(frames, "cell_quality", lambda: _cell_quality(frames))
+
+
+def _cell_quality(frames: Frames) -> pl.DataFrame:
     parts: list[pl.DataFrame] = []
     for name in TABLES:
         # Only the values the rules read are needed; of every other column, whether it is empty.

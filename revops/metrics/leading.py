@@ -8,7 +8,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.common import (
-    active_accounts, between, day, days_before, days_to, deal_columns, fmt_day, in_window, ratio, result,
+    active_accounts, between, day, days_before, days_to, deal_columns, detail, fmt_day, in_window, ratio, result,
     total, usage_between, used, users_between, users_by_account,
 )
 from revops.metrics.registry import MetricResult, metric
@@ -26,7 +26,8 @@ def pipeline_created(frames: Frames, period: Period) -> MetricResult:
     if frames.opportunities.height == 0:
         return MetricResult.empty("No opportunities loaded")
     deals = frames.opportunities.filter(in_window("created_at", period))
-    return result(total(deals, "amount"), "No opportunities loaded", deal_columns(deals).sort("created_at"))
+    return result(total(deals, "amount"), "No opportunities loaded",
+                  detail(lambda: deal_columns(deals).sort("created_at")))
 
 
 @metric("pipeline_creation_trend", "leading", "Pipeline creation trend", "ratio",
@@ -41,10 +42,10 @@ def pipeline_creation_trend(frames: Frames, period: Period) -> MetricResult:
         recent=day("created_at") >= recent_start)
     recent = total(deals.filter(pl.col("recent")), "amount")
     baseline = total(deals.filter(~pl.col("recent")), "amount") / 3
-    detail = deal_columns(deals, "recent").sort("created_at")
+    rows = detail(lambda: deal_columns(deals, "recent").sort("created_at"))
     change = ratio(recent, baseline, f"No pipeline created from {fmt_day(base_start)} to {fmt_day(base_end)}",
-                   detail)
-    return change if change.value is None else MetricResult(change.value - 1, None, detail)
+                   rows)
+    return change if change.value is None else MetricResult(change.value - 1, None, rows)
 
 
 @metric("usage_trend", "leading", "Usage trend", "ratio",
@@ -54,12 +55,12 @@ def usage_trend(frames: Frames, period: Period) -> MetricResult:
     """Σ active_users over the 28 days to as_of ÷ the 28 days before − 1."""
     now_start, now_end = days_to(period.as_of, TREND_DAYS)
     before_start, before_end = days_before(period.as_of, TREND_DAYS, TREND_DAYS)
-    now = users_by_account(frames, now_start, now_end).rename({"users": "users_last_28_days"})
-    before = users_by_account(frames, before_start, before_end).rename({"users": "users_28_days_before"})
-    detail = now.join(before, on="account_id", how="full", coalesce=True).fill_null(0.0).sort("account_id")
+    rows = detail(lambda: users_by_account(frames, now_start, now_end).rename({"users": "users_last_28_days"}).join(
+        users_by_account(frames, before_start, before_end).rename({"users": "users_28_days_before"}),
+        on="account_id", how="full", coalesce=True).fill_null(0.0).sort("account_id"))
     change = ratio(users_between(frames, now_start, now_end), users_between(frames, before_start, before_end),
-                   f"No active users from {fmt_day(before_start)} to {fmt_day(before_end)}", detail)
-    return change if change.value is None else MetricResult(change.value - 1, None, detail)
+                   f"No active users from {fmt_day(before_start)} to {fmt_day(before_end)}", rows)
+    return change if change.value is None else MetricResult(change.value - 1, None, rows)
 
 
 def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
@@ -169,8 +170,9 @@ def pql_count(frames: Frames, period: Period) -> MetricResult:
     if frames.leads.height == 0:
         return MetricResult.empty("No leads loaded")
     leads = frames.leads.filter(in_window("pql_at", period))
-    detail = leads.select("lead_id", "created_at", "pql_at", "source", "owner", "account_id").sort("pql_at")
-    return result(leads.height, "No leads loaded", detail)
+    rows = detail(lambda: leads.select("lead_id", "created_at", "pql_at", "source", "owner", "account_id")
+                  .sort("pql_at"))
+    return result(leads.height, "No leads loaded", rows)
 
 
 @metric("renewal_outreach_coverage", "leading", "Renewal outreach coverage", "ratio",
@@ -182,7 +184,8 @@ def renewal_outreach_coverage(frames: Frames, period: Period) -> MetricResult:
     horizon = as_of + dt.timedelta(days=frames.settings.slas.renewal_outreach_days)
     due = frames.lifecycle.filter((pl.col("renewal_date") > as_of) & (pl.col("renewal_date") <= horizon)).with_columns(
         outreach_started=(day("renewal_outreach_at") <= as_of).fill_null(False))
-    detail = due.select("account_id", "renewal_date", "renewal_outreach_at", "outreach_started").sort("renewal_date")
+    rows = detail(lambda: due.select("account_id", "renewal_date", "renewal_outreach_at", "outreach_started")
+                  .sort("renewal_date"))
     started = int(due["outreach_started"].sum()) if due.height else 0
     return ratio(started, due.height, f"No renewal due from {fmt_day(as_of + dt.timedelta(days=1))} to "
-                 f"{fmt_day(horizon)}", detail)
+                 f"{fmt_day(horizon)}", rows)

@@ -7,7 +7,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.metrics.common import (
-    active_accounts, arr_then_now, fmt_day, ratio, result, spend_between, total,
+    active_accounts, arr_then_now, detail, fmt_day, ratio, result, spend_between, total,
 )
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period, month_ends, quarter_bounds, years_before
@@ -31,8 +31,8 @@ def arr(frames: Frames, period: Period) -> MetricResult:
     subs = frames.subscriptions
     if subs.height == 0:
         return MetricResult.empty(NO_SUBSCRIPTIONS)
-    detail = arr_by_account(subs, period.as_of).sort("arr", descending=True)
-    return result(arr_at(subs, period.as_of), NO_SUBSCRIPTIONS, detail)
+    rows = detail(lambda: arr_by_account(subs, period.as_of).sort("arr", descending=True))
+    return result(arr_at(subs, period.as_of), NO_SUBSCRIPTIONS, rows)
 
 
 @metric("nrr", "north_star", "Net revenue retention", "ratio",
@@ -42,9 +42,10 @@ def arr(frames: Frames, period: Period) -> MetricResult:
 def nrr(frames: Frames, period: Period) -> MetricResult:
     """Σ ARR(as_of) ÷ Σ ARR(12 months before) over the accounts paying 12 months before."""
     then = years_before(period.as_of)
+    # Summed in this order (largest base first), as the drill-down shows them.
     base = arr_then_now(frames, then, period.as_of).sort("arr_then", descending=True)
     return ratio(total(base, "arr_now"), total(base, "arr_then"),
-                 f"No account had ARR twelve months before as-of ({fmt_day(then)})", base)
+                 f"No account had ARR twelve months before as-of ({fmt_day(then)})", detail(lambda: base))
 
 
 @metric("grr", "north_star", "Gross revenue retention", "ratio",
@@ -57,7 +58,7 @@ def grr(frames: Frames, period: Period) -> MetricResult:
     base = arr_then_now(frames, then, period.as_of).with_columns(
         arr_kept=pl.min_horizontal("arr_now", "arr_then")).sort("arr_then", descending=True)
     return ratio(total(base, "arr_kept"), total(base, "arr_then"),
-                 f"No account had ARR twelve months before as-of ({fmt_day(then)})", base)
+                 f"No account had ARR twelve months before as-of ({fmt_day(then)})", detail(lambda: base))
 
 
 @metric("net_new_arr", "north_star", "Net new ARR", "money",

@@ -7,10 +7,10 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.metrics.common import (
-    between, closed_between, deal_columns, fmt_day, fractional_days, in_window, lifecycle_won, median,
+    between, closed_between, deal_columns, detail, fmt_day, fractional_days, in_window, lifecycle_won, median,
     open_at, ratio, result, target_between, total, whole_days, won_between,
 )
-from revops.metrics.registry import MetricResult, metric
+from revops.metrics.registry import MetricResult, metric, values_only
 from revops.period import Period
 from revops.revenue import arr_at, movements
 
@@ -28,14 +28,14 @@ def pipeline_coverage(frames: Frames, period: Period) -> MetricResult:
     """Open amount closing in [as_of, quarter end] ÷ (quarter target − won so far this quarter)."""
     q_start, q_end = period.quarter()
     in_quarter = open_at(frames, period.as_of).filter(between("close_date", period.as_of, q_end))
-    detail = deal_columns(in_quarter, "probability", "forecast_category").sort("amount", descending=True)
+    rows = detail(lambda: deal_columns(in_quarter, "probability", "forecast_category").sort("amount", descending=True))
     target, _ = target_between(frames, q_start, q_end)
     if target is None:
-        return MetricResult.empty(NO_TARGET, detail)
+        return MetricResult.empty(NO_TARGET, rows)
     remaining = target - total(won_between(frames, q_start, period.as_of), "amount")
     if remaining <= 0:
-        return MetricResult.empty("Target already met for this quarter", detail)
-    return ratio(total(in_quarter, "amount"), remaining, NO_TARGET, detail)
+        return MetricResult.empty("Target already met for this quarter", rows)
+    return ratio(total(in_quarter, "amount"), remaining, NO_TARGET, rows)
 
 
 @metric("win_rate", "operational", "Win rate", "ratio",
@@ -45,7 +45,7 @@ def win_rate(frames: Frames, period: Period) -> MetricResult:
     """Won ÷ (won + lost), counted, closed in the window."""
     closed = closed_between(frames, period.start, period.end)
     won = closed.filter(pl.col("state") == "won").height
-    return ratio(won, closed.height, NO_CLOSED, deal_columns(closed, "lost_reason").sort("close_date"))
+    return ratio(won, closed.height, NO_CLOSED, detail(lambda: deal_columns(closed, "lost_reason").sort("close_date")))
 
 
 @metric("win_rate_value", "operational", "Win rate (value)", "ratio",
@@ -54,11 +54,11 @@ def win_rate(frames: Frames, period: Period) -> MetricResult:
 def win_rate_value(frames: Frames, period: Period) -> MetricResult:
     """Won amount ÷ (won + lost amount), closed in the window."""
     closed = closed_between(frames, period.start, period.end)
-    detail = deal_columns(closed, "lost_reason").sort("close_date")
+    rows = detail(lambda: deal_columns(closed, "lost_reason").sort("close_date"))
     if closed.height == 0:
-        return MetricResult.empty(NO_CLOSED, detail)
+        return MetricResult.empty(NO_CLOSED, rows)
     won = total(closed.filter(pl.col("state") == "won"), "amount")
-    return ratio(won, total(closed, "amount"), "No closed deal in the window has an amount", detail)
+    return ratio(won, total(closed, "amount"), "No closed deal in the window has an amount", rows)
 
 
 @metric("avg_deal_size", "operational", "Average deal size", "money",
@@ -68,7 +68,7 @@ def avg_deal_size(frames: Frames, period: Period) -> MetricResult:
     won = won_between(frames, period.start, period.end)
     mean = won["amount"].drop_nulls().mean() if won.height else None
     return result(mean, "No won deal with an amount closed in the window",  # type: ignore[arg-type]
-                  deal_columns(won).sort("close_date"))
+                  detail(lambda: deal_columns(won).sort("close_date")))
 
 
 @metric("sales_cycle_days", "operational", "Sales cycle", "days",
@@ -79,7 +79,7 @@ def sales_cycle_days(frames: Frames, period: Period) -> MetricResult:
     won = won_between(frames, period.start, period.end).with_columns(
         cycle_days=whole_days("created_at", "close_date"))
     return result(median(won, "cycle_days"), "No won deal with a creation date closed in the window",
-                  deal_columns(won, "cycle_days").sort("close_date"))
+                  detail(lambda: deal_columns(won, "cycle_days").sort("close_date")))
 
 
 @metric("sales_velocity", "operational", "Sales velocity", "money/day",
@@ -88,8 +88,9 @@ def sales_cycle_days(frames: Frames, period: Period) -> MetricResult:
 def sales_velocity(frames: Frames, period: Period) -> MetricResult:
     """Open deals × win_rate × avg_deal_size ÷ sales_cycle_days."""
     n_open = open_at(frames, period.as_of).height
-    parts = {"win_rate": win_rate(frames, period), "avg_deal_size": avg_deal_size(frames, period),
-             "sales_cycle_days": sales_cycle_days(frames, period)}
+    with values_only():  # only the three numbers are used here
+        parts = {"win_rate": win_rate(frames, period), "avg_deal_size": avg_deal_size(frames, period),
+                 "sales_cycle_days": sales_cycle_days(frames, period)}
     detail = pl.DataFrame({"component": ["open_deals", *parts],
                            "value": [float(n_open), *(p.value for p in parts.values())]},
                           schema={"component": pl.String, "value": pl.Float64})
@@ -110,7 +111,7 @@ def open_pipeline(frames: Frames, period: Period) -> MetricResult:
     if frames.opportunities.height == 0:
         return MetricResult.empty(NO_DEALS)
     deals = open_at(frames, period.as_of)
-    return result(total(deals, "amount"), NO_DEALS, deal_columns(deals).sort("amount", descending=True))
+    return result(total(deals, "amount"), NO_DEALS, detail(lambda: deal_columns(deals).sort("amount", descending=True)))
 
 
 @metric("weighted_pipeline", "operational", "Weighted pipeline", "money",
@@ -123,8 +124,8 @@ def weighted_pipeline(frames: Frames, period: Period) -> MetricResult:
     deals = open_at(frames, period.as_of).with_columns(
         weight=pl.coalesce("probability", "stage_probability")
     ).with_columns(weighted_amount=pl.col("amount") * pl.col("weight"))
-    detail = deal_columns(deals, "weight", "weighted_amount").sort("weighted_amount", descending=True)
-    return result(total(deals, "weighted_amount"), NO_DEALS, detail)
+    rows = detail(lambda: deal_columns(deals, "weight", "weighted_amount").sort("weighted_amount", descending=True))
+    return result(total(deals, "weighted_amount"), NO_DEALS, rows)
 
 
 @metric("quota_attainment", "operational", "Quota attainment", "ratio",
@@ -134,10 +135,10 @@ def quota_attainment(frames: Frames, period: Period) -> MetricResult:
     q_start, q_end = period.quarter()
     won = won_between(frames, q_start, period.as_of)
     target, _ = target_between(frames, q_start, q_end)
-    detail = deal_columns(won).sort("close_date")
+    rows = detail(lambda: deal_columns(won).sort("close_date"))
     if target is None:
-        return MetricResult.empty(NO_TARGET, detail)
-    return ratio(total(won, "amount"), target, "The quarter's target is 0", detail)
+        return MetricResult.empty(NO_TARGET, rows)
+    return ratio(total(won, "amount"), target, "The quarter's target is 0", rows)
 
 
 @metric("time_to_value_days", "operational", "Time to value", "days",
@@ -148,9 +149,10 @@ def time_to_value_days(frames: Frames, period: Period) -> MetricResult:
     """Median first_value_at − won_at (fractional days), first_value_at in the window."""
     rows = lifecycle_won(frames).filter(in_window("first_value_at", period)).with_columns(
         days_to_value=fractional_days("won_at", "first_value_at"))
-    detail = rows.select("account_id", "won_at", "first_value_at", "days_to_value").sort("first_value_at")
+    shown = detail(lambda: rows.select("account_id", "won_at", "first_value_at", "days_to_value")
+                   .sort("first_value_at"))
     return result(median(rows, "days_to_value"),
-                  "No customer with a signature date reached first value in the window", detail)
+                  "No customer with a signature date reached first value in the window", shown)
 
 
 @metric("expansion_rate", "operational", "Expansion rate", "ratio",

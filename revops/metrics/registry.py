@@ -1,7 +1,9 @@
 """The one registry of metrics (METRICS.md): each declared once, read by pages, CLI and tests."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,6 +80,29 @@ def scalar_metrics() -> list[Metric]:
     return [m for m in REGISTRY if m.kind == "scalar"]
 
 
-def compute(metric_id: str, frames: Frames, period: Period) -> MetricResult:
-    """Compute one metric."""
-    return BY_ID[metric_id].compute(frames, period)
+# Whether metric functions build their drill-down rows. A trend point or the previous period's value
+# is only ever shown as a number, so it is computed without them (see values_only).
+_DETAILS: ContextVar[bool] = ContextVar("revops_metric_details", default=True)
+
+
+def details_wanted() -> bool:
+    """Whether the metric being computed should build its drill-down rows (MetricResult.detail)."""
+    return _DETAILS.get()
+
+
+@contextmanager
+def values_only() -> Iterator[None]:
+    """Metrics computed inside this block skip their drill-down rows (detail is None); values are unchanged."""
+    token = _DETAILS.set(False)
+    try:
+        yield
+    finally:
+        _DETAILS.reset(token)
+
+
+def compute(metric_id: str, frames: Frames, period: Period, *, details: bool = True) -> MetricResult:
+    """Compute one metric (without its drill-down rows when details=False)."""
+    if details:
+        return BY_ID[metric_id].compute(frames, period)
+    with values_only():
+        return BY_ID[metric_id].compute(frames, period)

@@ -21,13 +21,13 @@ def trend(metric_id: str, frames: Frames, period: Period, points: int = 12) -> p
     Columns as_of, value (null where the metric is empty at that point).
     """
     ends = trend_points(period, points)
-    values = [compute(metric_id, frames, period.shifted_to(end)).value for end in ends]
+    values = [compute(metric_id, frames, period.shifted_to(end), details=False).value for end in ends]
     return pl.DataFrame({"as_of": ends, "value": values}, schema={"as_of": pl.Date, "value": pl.Float64})
 
 
 def compare(metric_id: str, frames: Frames, period: Period) -> tuple[MetricResult, MetricResult]:
-    """The metric for the period and for the period of the same length just before it."""
-    return compute(metric_id, frames, period), compute(metric_id, frames, period.previous())
+    """The metric for the period (with its drill-down rows) and for the period of the same length just before it."""
+    return compute(metric_id, frames, period), compute(metric_id, frames, period.previous(), details=False)
 
 
 __all__ = ["compare", "trend", "trend_points"]
