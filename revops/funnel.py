@@ -8,6 +8,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
+from revops.rows import rows_between
 from revops.period import Period
 from revops.schema import Settings
 from revops.stages import stage_key_expr, stage_lookup
@@ -176,7 +177,9 @@ def _deal_cohort(frames: Frames, period: Period, by: By | None) -> pl.DataFrame:
                       .group_by("opportunity_id").agg(first_seen=pl.col("changed_at").cast(_DT).min()))
         opps = opps.join(first_seen, on="opportunity_id", how="left", maintain_order="left")
         created = pl.coalesce(created, pl.col("first_seen").cast(pl.Date))
-    cohort = opps.with_columns(created=created).filter(pl.col("created").is_between(period.start, period.end))
+        cohort = opps.with_columns(created=created).filter(pl.col("created").is_between(period.start, period.end))
+    else:
+        cohort = rows_between(opps, "created_at", period.start, period.end).with_columns(created=created)
     return _breakdown(cohort, frames, by, "created").select("opportunity_id", "group", "created", "state",
                                                              "stage_name")
 
@@ -331,7 +334,7 @@ def lead_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.Data
     opps = frames.opportunities.select("opportunity_id", opp_state="state", opp_created=pl.col("created_at"),
                                        opp_close=pl.col("close_date"))
     leads = (
-        frames.leads.filter(pl.col("created_at").cast(pl.Date).is_between(period.start, period.end))
+        rows_between(frames.leads, "created_at", period.start, period.end)
         .join(opps, on="opportunity_id", how="left")
         .with_columns(created=pl.col("created_at").cast(pl.Date))
     )

@@ -10,6 +10,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, details_wanted
+from revops.rows import rows_between
 from revops.period import Period
 from revops.revenue import arr_by_account
 
@@ -107,9 +108,14 @@ def fractional_minutes(start: str, end: str) -> pl.Expr:
 
 
 def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Won and lost deals whose close_date lies in [start, end]."""
+    """Won and lost deals whose close_date lies in [start, end], in table order."""
     opps = frames.opportunities
-    return opps.filter(pl.col("state").is_in(["won", "lost"]) & between("close_date", start, end))
+    # Closed deals by close date, each with its table row: a window is a slice, put back in table order.
+    by_close = derived(opps, "closed_by_close_date", lambda: opps.with_row_index("_row").filter(
+        pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null()).sort("close_date", "_row"))
+    days = by_close["close_date"].cast(pl.Date)
+    lo, hi = days.search_sorted(start, side="left"), days.search_sorted(end, side="right")
+    return by_close.slice(lo, max(hi - lo, 0)).sort("_row").drop("_row")
 
 
 def won_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -213,18 +219,8 @@ def used() -> pl.Expr:
 
 
 def usage_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Usage rows dated in [start, end], in table order.
-
-    Usage is the largest table and every usage metric looks at a few weeks of it: when the table is
-    in date order (as the demo and most exports write it) those weeks are one contiguous slice, found
-    by binary search instead of a scan; otherwise the rows are filtered.
-    """
-    usage = frames.usage
-    if derived(usage, "dates_in_order", lambda: usage["date"].null_count() == 0 and usage["date"].is_sorted()):
-        lo = usage["date"].search_sorted(start, side="left")
-        hi = usage["date"].search_sorted(end, side="right")
-        return usage.slice(lo, max(hi - lo, 0))
-    return usage.filter(between("date", start, end))
+    """Usage rows dated in [start, end], in table order (a slice when usage is in date order, as it mostly is)."""
+    return rows_between(frames.usage, "date", start, end)
 
 
 def usage_features(frames: Frames) -> pl.DataFrame:

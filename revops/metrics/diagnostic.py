@@ -8,7 +8,7 @@ from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
     active_accounts, days_to, detail, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
-    usage_between, usage_features, used,
+    rows_between, usage_between, usage_features, used,
 )
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, metric
@@ -20,7 +20,7 @@ NO_LEADS = "No leads created in the window"
 
 def _leads_in_window(frames: Frames, period: Period) -> pl.DataFrame:
     """Leads created in the window."""
-    return frames.leads.filter(in_window("created_at", period))
+    return rows_between(frames.leads, "created_at", period.start, period.end)
 
 
 def reached_sql() -> pl.Expr:
@@ -82,7 +82,8 @@ def mql_to_sql(frames: Frames, period: Period) -> MetricResult:
         "Share of the leads created in the window whose opportunity has been won.")
 def lead_to_customer(frames: Frames, period: Period) -> MetricResult:
     """Leads created in the window whose opportunity is won ÷ leads created in the window."""
-    won = frames.opportunities.filter(pl.col("state") == "won").select("opportunity_id").unique()
+    opps = frames.opportunities
+    won = derived(opps, "won_ids", lambda: opps.filter(pl.col("state") == "won").select("opportunity_id").unique())
     leads = _leads_in_window(frames, period).with_columns(
         became_customer=pl.col("opportunity_id").is_in(won["opportunity_id"].implode()).fill_null(False))
     became = int(leads["became_customer"].sum()) if leads.height else 0

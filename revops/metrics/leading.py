@@ -9,7 +9,7 @@ from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.common import (
     active_accounts, between, day, days_before, days_to, deal_columns, detail, fmt_day, in_window, ratio, result,
-    total, usage_between, used, users_between, users_by_account,
+    rows_between, total, usage_between, used, users_between, users_by_account,
 )
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -25,7 +25,7 @@ def pipeline_created(frames: Frames, period: Period) -> MetricResult:
     """Σ amount of deals created in the window."""
     if frames.opportunities.height == 0:
         return MetricResult.empty("No opportunities loaded")
-    deals = frames.opportunities.filter(in_window("created_at", period))
+    deals = rows_between(frames.opportunities, "created_at", period.start, period.end)
     return result(total(deals, "amount"), "No opportunities loaded",
                   detail(lambda: deal_columns(deals).sort("created_at")))
 
@@ -38,7 +38,7 @@ def pipeline_creation_trend(frames: Frames, period: Period) -> MetricResult:
     """Amount created in the 28 days to as_of ÷ (amount created in the 84 days before ÷ 3) − 1."""
     recent_start, recent_end = days_to(period.as_of, TREND_DAYS)
     base_start, base_end = days_before(period.as_of, 3 * TREND_DAYS, TREND_DAYS)
-    deals = frames.opportunities.filter(between("created_at", base_start, recent_end)).with_columns(
+    deals = rows_between(frames.opportunities, "created_at", base_start, recent_end).with_columns(
         recent=day("created_at") >= recent_start)
     recent = total(deals.filter(pl.col("recent")), "amount")
     baseline = total(deals.filter(~pl.col("recent")), "amount") / 3
