@@ -5,7 +5,7 @@ import datetime as dt
 
 import streamlit as st
 
-from revops.frames import Filters, distinct_values
+from revops.frames import Filters
 from revops.period import Period, quarter_bounds
 from ui import state
 
@@ -41,7 +41,7 @@ def render() -> tuple[Filters, Period]:
     """Draw the sidebar filters and remember the view for the page that runs next."""
     data = state.all_frames()
     default = state.default_period()
-    choices = distinct_values(data)
+    choices = state.filter_choices()
     sb = st.sidebar
     sb.markdown("**Time frame**")
     as_of = sb.date_input("As of", value=default.as_of, key="as_of", bind="query-params",

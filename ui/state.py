@@ -12,7 +12,7 @@ import streamlit as st
 
 from revops import store
 from revops.errors import user_message
-from revops.frames import Filters, Frames, apply_filters, default_as_of, open_frames
+from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, open_frames
 from revops.period import Period
 
 T = TypeVar("T")
@@ -106,7 +106,9 @@ def all_frames() -> Frames:
     return _frames(str(db_path()), version())
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+# A filtered view holds its own copies of the tables it read (a third of the data for one segment of
+# three): a few recent views are kept, not dozens, so the process stays small at a million deals.
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _filtered(db: str, data_version: int, filters: Filters) -> Frames:
     return apply_filters(_frames(db, data_version), filters)
 
@@ -133,10 +135,26 @@ def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
     return _memo(db, v, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)), fn, (f, *args))
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _default_as_of(db: str, data_version: int, today: dt.date) -> dt.date:
+    return default_as_of(_frames(db, data_version), today)
+
+
 def default_period(filters: Filters | None = None) -> Period:
-    """The 365 days ending at the default as_of of the (unfiltered) data."""
+    """The 365 days ending at the default as_of of the (unfiltered) data (worked out once per data version)."""
     f = all_frames()
-    return Period.ending(default_as_of(f), fiscal_start_month=f.settings.fiscal_year_start_month)
+    as_of = _default_as_of(str(db_path()), version(), dt.date.today())
+    return Period.ending(as_of, fiscal_start_month=f.settings.fiscal_year_start_month)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _choices(db: str, data_version: int) -> dict[str, list[str]]:
+    return distinct_values(_frames(db, data_version))
+
+
+def filter_choices() -> dict[str, list[str]]:
+    """The sidebar's filter choices (segments, regions, owners, sources), once per data version."""
+    return _choices(str(db_path()), version())
 
 
 def today() -> dt.date:
