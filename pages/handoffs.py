@@ -78,12 +78,12 @@ else:
     dates = {name: st.column_config.DatetimeColumn(format="D MMM YYYY, HH:mm") if dtype != pl.Date
              else st.column_config.DateColumn(format="D MMM YYYY")
              for name, dtype in leaks.schema.items() if dtype == pl.Date or isinstance(dtype, pl.Datetime)}
-    st.dataframe(leaks, hide_index=True, key="handoffs_leaks", placeholder="—",
+    st.dataframe(components.shown(leaks), hide_index=True, key="handoffs_leaks", placeholder="—",
                  column_config={**dates, "money": st.column_config.NumberColumn(
                      "Money at stake", format=f"{currency_symbol(currency)}%,.0f"),
                      "sla_met": st.column_config.CheckboxColumn("Within SLA"),
                      "outcome": st.column_config.TextColumn("Outcome"), "issue": st.column_config.TextColumn("Issue")})
-    st.caption(f"{leaks.height:,} {chosen.unit} leaked or handed over outside the SLA")
+    st.caption(f"{components.count_note(leaks, chosen.unit, chosen.unit)} leaked or handed over outside the SLA")
     components.download_csv(leaks, file_name=f"handoff_{chosen.key}_leaks_{period.as_of.isoformat()}.csv",
                             key="handoffs_leaks_csv")
 

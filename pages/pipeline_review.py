@@ -33,10 +33,10 @@ def deal_table(frame: pl.DataFrame, key: str, file_name: str, empty: str, **conf
     if frame.height == 0:
         st.success(empty, icon=":material/check_circle:")
         return
-    st.dataframe(frame, hide_index=True, key=key, placeholder="—",
+    st.dataframe(components.shown(frame), hide_index=True, key=key, placeholder="—",
                  column_config={**date_columns(frame), **money_columns("amount"), **config})
     info, button = st.columns([3, 1], vertical_alignment="center")
-    info.caption(f"{frame.height:,} deal" + ("" if frame.height == 1 else "s"))
+    info.caption(components.count_note(frame, "deal"))
     with button:
         components.download_csv(frame, file_name=f"{file_name}_{as_of.isoformat()}.csv", key=f"{key}_csv")
 

@@ -111,16 +111,36 @@ def column_config(frame: pl.DataFrame, currency: str) -> dict:
     return config
 
 
+# A table widget sends every row it is given to the browser on every run: past a few thousand rows
+# (a million-deal pipeline has hundreds of thousands of open deals) that costs seconds and nobody
+# scrolls that far. The first rows are shown; the CSV download always has all of them.
+MAX_SHOWN_ROWS = 5_000
+
+
+def shown(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows a table widget shows: all of them up to MAX_SHOWN_ROWS, else the first MAX_SHOWN_ROWS."""
+    return frame.head(MAX_SHOWN_ROWS) if frame.height > MAX_SHOWN_ROWS else frame
+
+
+def count_note(frame: pl.DataFrame, unit: str = "row", units: str | None = None) -> str:
+    """How many rows a table has, and that only the first are shown when it is cut (the CSV has all)."""
+    plural = units or f"{unit}s"
+    total = f"{frame.height:,} {unit if frame.height == 1 else plural}"
+    if frame.height > MAX_SHOWN_ROWS:
+        return f"{total}; the first {MAX_SHOWN_ROWS:,} are shown, the CSV has all of them"
+    return total
+
+
 def data_table(frame: pl.DataFrame | None, *, file_name: str, key: str, empty: str, currency: str = "USD") -> None:
     """A frame as an interactive table with its CSV download, or a sentence when it has no rows."""
     if frame is None or frame.height == 0:
         st.caption(f":material/info: {empty}")
         return
-    st.dataframe(frame, hide_index=True, key=f"{key}_table", height=min(38 + 35 * frame.height, 420),
+    st.dataframe(shown(frame), hide_index=True, key=f"{key}_table", height=min(38 + 35 * frame.height, 420),
                  column_config=column_config(frame, currency), placeholder=EMPTY)
     with st.container(horizontal=True, vertical_alignment="center"):
         download_csv(frame, file_name=file_name, key=f"{key}_csv")
-        st.caption(f"{frame.height:,} row" + ("" if frame.height == 1 else "s"))
+        st.caption(count_note(frame))
 
 
 def breakdown(metric: Metric, result: MetricResult, *, file_name: str, key: str, currency: str) -> None:
