@@ -1,6 +1,8 @@
 """How numbers, changes, dates and filters read on screen: one place for every display format."""
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -151,9 +153,14 @@ def describe_period(period: Period) -> str:
             f"changes compare with the {days} before")
 
 
+def markdown_text(text: str) -> str:
+    """User text made inert for st.markdown/st.caption: no links, images or emphasis from uploaded names."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
+
+
 def describe_filters(filters: Filters) -> str:
-    """The active filters in words ("Segment: Enterprise · Owner: Ana, Bo"), or "All data"."""
-    parts = [f"{dim.capitalize()}: {', '.join(values)}"
+    """The active filters in words ("Segment: Enterprise · Owner: Ana, Bo"), or "All data"; safe for markdown."""
+    parts = [f"{dim.capitalize()}: {markdown_text(', '.join(values))}"
              for dim in ("segment", "region", "owner", "source")
              if (values := getattr(filters, dim))]
     return " · ".join(parts) if parts else "All data"

@@ -22,6 +22,8 @@ DEFAULT_LIMIT = 64
 
 
 def _forget(owner_id: int, ref: weakref.ref) -> None:
+    if _LOCK is None or _STORE is None:  # interpreter shutdown: module globals are already gone
+        return
     with _LOCK:
         entry = _STORE.get(owner_id)
         if entry is not None and entry[0] is ref:

@@ -138,3 +138,11 @@ def test_column_label():
     assert column_label("arr_then") == "ARR then"
     assert column_label("opportunity_id") == "Opportunity ID"
     assert column_label("median_days") == "Median days"
+
+
+def test_uploaded_names_in_filter_captions_cannot_become_links_or_images():
+    """A filter value like ![x](http://…) is shown as text, not rendered as an external image."""
+    from revops.format import describe_filters
+    from revops.frames import Filters
+    text = describe_filters(Filters(owner=("![x](http://e.com/p.png)",)))
+    assert "![x](" not in text and "\\!\\[x\\]\\(" in text
