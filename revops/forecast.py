@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from revops.format import currency_symbol
 from revops.frames import Frames
+from revops.memo import derived
 from revops.metrics import BY_ID
 from revops.metrics.common import day, fractional_minutes, in_window, open_at, target_between, won_between
 from revops.period import Period, add_months, month_end, quarter_bounds
@@ -204,6 +205,16 @@ def _observations(frames: Frames) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+def _timeline(frames: Frames) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every sighting by deal, then time (ties in table order), and each deal's latest; once per frames."""
+    def make() -> tuple[pl.DataFrame, pl.DataFrame]:
+        timeline = (_observations(frames).filter(pl.col("seen_at").is_not_null())
+                    .sort("opportunity_id", "seen_at", maintain_order=True))
+        last_row = (pl.col("opportunity_id").shift(-1) != pl.col("opportunity_id")).fill_null(True)
+        return timeline, timeline.filter(last_row).select("opportunity_id", "seen_at")
+    return derived(frames, "deal_timeline", make)
+
+
 def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
     """Deals as they stood at the end of `when`.
 
@@ -214,10 +225,14 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
     and without its later probability and forecast category.
     """
     opps = frames.opportunities.filter(pl.col("created_at").is_null() | (day("created_at") <= when))
-    obs = _observations(frames)
-    seen_later = obs.filter(day("seen_at") > when).select("opportunity_id").unique()
-    last_seen = (obs.filter(day("seen_at") <= when).sort("seen_at")
-                 .group_by("opportunity_id").last().drop("seen_at"))
+    cutoff = dt.datetime.combine(when + dt.timedelta(days=1), dt.time())  # day(seen_at) <= when: before it
+    timeline, latest = _timeline(frames)
+    seen = pl.col("seen_at") < cutoff
+    # A deal's latest sighting by then: a sighting before the cutoff whose next row (by deal, then time)
+    # is another deal's or comes after it. One pass over the timeline, no sort or grouping per day.
+    next_seen = (pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id")) & seen.shift(-1)
+    last_seen = timeline.filter(seen & ~next_seen.fill_null(False)).drop("seen_at")
+    seen_later = latest.filter(pl.col("seen_at") >= cutoff).select("opportunity_id")
     closed_then = pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null() & (
         pl.col("close_date") <= when)
     redo = ~closed_then & ((pl.col("state") != "open") | pl.col("opportunity_id").is_in(
@@ -241,8 +256,13 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     """The tables as they stood at the end of `when`: later rows dropped, later outcomes undone.
 
     Subscriptions started later are dropped and a later end is unknown then (open); leads,
-    usage, spend and touches keep what happened by then; targets are plans, kept whole.
+    usage, spend and touches keep what happened by then; targets are plans, kept whole. The
+    same day asked twice (a forecast and its backtest) gives the same frames.
     """
+    return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=16)
+
+
+def _known_at(frames: Frames, when: dt.date) -> Frames:
     # Each table is rebuilt only if something reads it (a baseline needs deals, leads and subscriptions).
     def subs() -> pl.DataFrame:
         return frames.subscriptions.filter(pl.col("start_date") <= when).with_columns(
