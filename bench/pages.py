@@ -4,8 +4,8 @@
     python -m bench.pages DB --memory PAGE ...      the same, all pages in one process: its peak RSS
 
 What "first render" means here: the app process has already read the data once (an earlier session
-ran the shared sidebar and read every table into the process cache), and the page has computed
-nothing yet: its results are cold. That is a user opening a page of a cockpit that is already up. The time of
+ran the shared sidebar and read every table a page reads into the process cache), and the page has
+computed nothing yet: its results are cold. That is a user opening a page of a cockpit that is already up. The time of
 that earlier read is reported apart ("data load"). A rerun is the same session after one sidebar
 filter changes (a filter combination not seen before, so nothing of it is cached), and on the Forecast
 page after one lever slider moves.
@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 900.0
 
-# The app has read the data once: the shared sidebar ran and every table is in the process cache.
+# The app has read the data once: the shared sidebar ran and every table a page reads is in the process
+# cache (touches are read by no page: data quality counts their cells where they are stored).
 WARM = """
 from revops.schema import TABLES
 from ui import sidebar, state
@@ -30,7 +31,8 @@ state.ensure_data()
 sidebar.render()
 data = state.all_frames()
 for name in TABLES:
-    data.table(name)
+    if name != "touches":
+        data.table(name)
 data.snapshots
 """
 

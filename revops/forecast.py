@@ -259,7 +259,8 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     usage, spend and touches keep what happened by then; targets are plans, kept whole. The
     same day asked twice (a forecast and its backtest) gives the same frames.
     """
-    return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=16)
+    # A few days only: each holds a rebuilt deals table (a million rows at scale).
+    return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=3)
 
 
 def _known_at(frames: Frames, when: dt.date) -> Frames:
