@@ -16,7 +16,7 @@ from revops.format import display_unit, format_value
 from revops.frames import (Filters, Frames, StaleData, apply_filters, default_as_of, distinct_values,
                            open_frames)
 from revops.metrics.common import is_number
-from revops.metrics.registry import BY_ID, REGISTRY, TIERS, scalar_metrics
+from revops.metrics.registry import BY_ID, REGISTRY, TIERS, compute, scalar_metrics
 from revops.period import DEFAULT_WINDOW_DAYS, Period
 
 
@@ -61,7 +61,7 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         "metrics": {},
     }
     for m in sorted(scalar_metrics(), key=lambda m: list(TIERS).index(m.tier)):  # stable: declaration order in a tier
-        r = m.compute(frames, period)
+        r = compute(m.id, frames, period, details=False)  # the report shows values, not the rows behind them
         value = r.value if is_number(r.value) else None
         reason = r.reason if value is None else None
         if value is not None and m.unit == "count" and float(value).is_integer():
