@@ -110,17 +110,10 @@ def fractional_minutes(start: str, end: str) -> pl.Expr:
 def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Won and lost deals whose close_date lies in [start, end], in table order."""
     opps = frames.opportunities
-    asked = derived(opps, "closed_between_calls", lambda: [0])
-    asked[0] += 1
-    if asked[0] < 2:  # one window of these deals: a scan is cheaper than an index
-        return opps.filter(pl.col("state").is_in(["won", "lost"]) & between("close_date", start, end))
-    # Asked again (a trend, several metrics): closed deals by close date, each with its table row, so a
-    # window is a slice put back in table order.
-    by_close = derived(opps, "closed_by_close_date", lambda: opps.with_row_index("_row").filter(
-        pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null()).sort("close_date", "_row"))
-    days = by_close["close_date"].cast(pl.Date)
-    lo, hi = days.search_sorted(start, side="left"), days.search_sorted(end, side="right")
-    return by_close.slice(lo, max(hi - lo, 0)).sort("_row").drop("_row")
+    # The closed deals are kept per frame (a trend asks a dozen windows of them): each window then
+    # scans those rows only, not every deal.
+    closed = derived(opps, "closed_deals", lambda: opps.filter(pl.col("state").is_in(["won", "lost"])))
+    return closed.filter(between("close_date", start, end))
 
 
 def won_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from revops.metrics.common import (
     between, closed_between, deal_columns, detail, fmt_day, fractional_days, in_window, lifecycle_won, median,
     open_at, ratio, result, target_between, total, whole_days, won_between,
 )
-from revops.metrics.registry import MetricResult, metric, values_only
+from revops.metrics.registry import MetricResult, compute, metric
 from revops.period import Period
 from revops.revenue import arr_at, movements
 
@@ -88,9 +88,9 @@ def sales_cycle_days(frames: Frames, period: Period) -> MetricResult:
 def sales_velocity(frames: Frames, period: Period) -> MetricResult:
     """Open deals × win_rate × avg_deal_size ÷ sales_cycle_days."""
     n_open = open_at(frames, period.as_of).height
-    with values_only():  # only the three numbers are used here
-        parts = {"win_rate": win_rate(frames, period), "avg_deal_size": avg_deal_size(frames, period),
-                 "sales_cycle_days": sales_cycle_days(frames, period)}
+    # Only the three numbers are used here (and a page has usually computed them already).
+    parts = {name: compute(name, frames, period, details=False)
+             for name in ("win_rate", "avg_deal_size", "sales_cycle_days")}
     detail = pl.DataFrame({"component": ["open_deals", *parts],
                            "value": [float(n_open), *(p.value for p in parts.values())]},
                           schema={"component": pl.String, "value": pl.Float64})

@@ -10,6 +10,7 @@ from typing import Literal
 import polars as pl
 
 from revops.frames import Frames
+from revops.memo import derived
 from revops.period import Period
 
 Tier = Literal["north_star", "operational", "diagnostic", "leading"]
@@ -101,8 +102,15 @@ def values_only() -> Iterator[None]:
 
 
 def compute(metric_id: str, frames: Frames, period: Period, *, details: bool = True) -> MetricResult:
-    """Compute one metric (without its drill-down rows when details=False)."""
+    """Compute one metric (without its drill-down rows when details=False).
+
+    A value without rows is small and asked again and again (a trend point is another metric's
+    input, the previous period of one card is a point of another's trend), so it is kept per frames.
+    """
     if details:
         return BY_ID[metric_id].compute(frames, period)
-    with values_only():
-        return BY_ID[metric_id].compute(frames, period)
+
+    def value() -> MetricResult:
+        with values_only():
+            return BY_ID[metric_id].compute(frames, period)
+    return derived(frames, "metric_value", value, key=(metric_id, period), limit=2048)
