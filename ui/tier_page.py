@@ -8,7 +8,7 @@ from revops.errors import user_message
 from revops.format import describe_filters, describe_period
 from revops.frames import Frames
 from revops.metrics import trend as metric_trend
-from revops.metrics.registry import TIERS, Metric, MetricResult, by_tier
+from revops.metrics.registry import BY_ID, TIERS, Metric, MetricResult, by_tier, compute
 from revops.period import Period
 from ui import components, sidebar, state
 
@@ -33,6 +33,8 @@ def _failed(exc: Exception) -> MetricResult:
 def compare_metric(frames: Frames, metric_id: str, period: Period) -> tuple[MetricResult, MetricResult]:
     """The metric over the period and over the previous period of the same length."""
     try:
+        if BY_ID[metric_id].kind == "table":  # shown as a table, never as a card with a change
+            return compute(metric_id, frames, period), MetricResult.empty("A table has no previous value to show.")
         return metric_trend.compare(metric_id, frames, period)
     except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
         return _failed(exc), _failed(exc)
