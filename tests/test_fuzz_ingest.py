@@ -239,3 +239,13 @@ def test_loading_fuzzed_rows_writes_or_refuses_clearly(tmp_path_factory, amounts
     except UserError:
         return
     assert result.rows_loaded == pv.rows_ok
+
+
+def test_vertical_tab_before_commas_is_a_clear_error_or_rows():
+    """Found by the fuzzer: b'\\x0b,,' made Polars raise a SchemaError that escaped the reader."""
+    from revops.errors import UserError
+    from revops.ingest import preview
+    try:
+        preview(b"\x0b,,", "x.csv")
+    except UserError as exc:
+        assert str(exc)

@@ -162,12 +162,16 @@ def _read_csv(source: bytes | Path, name: str, head: bytes) -> RawTable:
         head = body[:SAMPLE_BYTES]
     try:
         return _parse_csv(body, head, name, encoding)
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" not in str(exc).lower() or encoding != "utf-8":
+    except pl.exceptions.PolarsError as exc:  # any reader failure is the file's shape, said in a sentence
+        utf8_late = isinstance(exc, pl.exceptions.ComputeError) and "utf-8" in str(exc).lower()
+        if not utf8_late or encoding != "utf-8":
             raise UserError(f"{name} could not be read as a CSV file ({_first_line(exc)}).") from exc
     # Valid UTF-8 at the start but not further down: a Windows-1252 export after all.
     body, encoding = _to_utf8(_bytes(body), "cp1252")
-    return _parse_csv(body, body[:SAMPLE_BYTES], name, encoding)
+    try:
+        return _parse_csv(body, body[:SAMPLE_BYTES], name, encoding)
+    except pl.exceptions.PolarsError as exc:
+        raise UserError(f"{name} could not be read as a CSV file ({_first_line(exc)}).") from exc
 
 
 def _bytes(body: bytes | Path) -> bytes:
