@@ -107,14 +107,14 @@ def cohort_history(frames: Frames, period: Period) -> pl.DataFrame:
     def make() -> pl.DataFrame:
         cohort = deal_cohort(frames, period).select("opportunity_id")
         return frames.stage_history.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
-    return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=8)
+    return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=2)
 
 
 def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
     """_history_positions of the deals created in the window only (what the funnel of that window reads)."""
     return derived(frames, "cohort_positions", lambda: _place_history(cohort_history(frames, period),
                                                                      frames.settings),
-                   key=(period.start, period.end), limit=8)
+                   key=(period.start, period.end), limit=2)
 
 
 def stage_entries(frames: Frames) -> pl.DataFrame:
@@ -221,7 +221,7 @@ def _cohort_days(frames: Frames, period: Period) -> pl.DataFrame:
         cohort = deal_cohort(frames, period).select("opportunity_id")
         opps = frames.opportunities.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
         return _days_in_stage(frames, _cohort_positions(frames, period), opps)
-    return derived(frames, "cohort_days", make, key=(period.start, period.end), limit=8)
+    return derived(frames, "cohort_days", make, key=(period.start, period.end), limit=2)
 
 
 def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
