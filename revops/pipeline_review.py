@@ -11,6 +11,7 @@ from revops.errors import UserError
 from revops.format import format_date
 from revops.frames import Frames
 from revops.funnel import history_span
+from revops.memo import derived
 from revops.metrics.common import closed_between, deal_columns, open_at, target_between
 from revops.period import Period, quarter_bounds
 from revops.stages import stage_key_expr, stage_lookup
@@ -301,17 +302,21 @@ def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scop
 # Slipped, stalled, past due
 
 
-def close_date_pushes(frames: Frames, as_of: dt.date) -> pl.DataFrame:
+def close_date_pushes(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None = None) -> pl.DataFrame:
     """How often each deal's expected close date was pushed later, from stage history and snapshots up to as_of.
 
     Columns opportunity_id, pushes, first_close_date, days_pushed (Σ of the pushes), last_pushed_at.
+    `deals` (a frame with opportunity_id) limits the answer to those deals: only their sightings are read.
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    seen = [frames.stage_history.select("opportunity_id", at=pl.col("changed_at").cast(_DT),
-                                        close_date=pl.col("close_date").cast(pl.Date))]
+
+    def of_deals(df: pl.DataFrame) -> pl.DataFrame:
+        return df if deals is None else df.join(deals, on="opportunity_id", how="semi", maintain_order="left")
+    seen = [of_deals(frames.stage_history).select("opportunity_id", at=pl.col("changed_at").cast(_DT),
+                                                  close_date=pl.col("close_date").cast(pl.Date))]
     if frames.snapshots is not None:
-        seen.append(frames.snapshots.select("opportunity_id", at=pl.col("snapshot_date").cast(_DT),
-                                            close_date=pl.col("close_date").cast(pl.Date)))
+        seen.append(of_deals(frames.snapshots).select("opportunity_id", at=pl.col("snapshot_date").cast(_DT),
+                                                      close_date=pl.col("close_date").cast(pl.Date)))
     return (
         pl.concat(seen)
         .filter(pl.col("close_date").is_not_null() & (pl.col("at") < cutoff))
@@ -331,8 +336,11 @@ def slipped_deals(frames: Frames, as_of: dt.date, since: dt.date | None = None) 
 
     `pushed_recently` marks a push after `since` (the review's start date).
     """
-    pushes = close_date_pushes(frames, as_of).filter(pl.col("pushes") > 0)
-    out = open_at(frames, as_of).join(pushes, on="opportunity_id", how="inner")
+    deals = open_at(frames, as_of)
+    # Only the open deals' sightings are read; kept per frames and day (the page asks twice).
+    pushes = derived(frames, "open_deal_pushes", lambda: close_date_pushes(
+        frames, as_of, deals.select("opportunity_id")), key=as_of, limit=2).filter(pl.col("pushes") > 0)
+    out = deals.join(pushes, on="opportunity_id", how="inner")
     recent = (pl.col("last_pushed_at").cast(pl.Date) > since) if since else pl.lit(None, pl.Boolean)
     return deal_columns(out.with_columns(pushed_recently=recent), "first_close_date", "pushes", "days_pushed",
                         "last_pushed_at", "pushed_recently").sort(["pushes", "amount"], descending=True,
