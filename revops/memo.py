@@ -28,7 +28,8 @@ def _store(owner: object) -> OrderedDict[tuple[str, Hashable], Any]:
     return store
 
 
-def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = None, *, limit: int = DEFAULT_LIMIT) -> T:
+def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = None, *,
+            limit: int = DEFAULT_LIMIT) -> T:
     """make(), computed once per `owner` object, `name` and `key`; later calls return the same value.
 
     `owner` must be immutable in fact (a Polars frame or a Frames): the cache cannot see a mutation.
