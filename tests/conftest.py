@@ -18,6 +18,22 @@ def _isolated_db(tmp_path, monkeypatch):
     monkeypatch.setenv("REVOPS_DB", str(tmp_path / "revops.duckdb"))
 
 
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory) -> Path:
+    """One small demo company per test module (building it is the slow part)."""
+    from revops.demo import build_demo
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    build_demo(path, seed=7, scale=1500)
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_file, monkeypatch) -> Path:
+    """Point the app (REVOPS_DB) at the module's demo file."""
+    monkeypatch.setenv("REVOPS_DB", str(demo_file))
+    return demo_file
+
+
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     """The real public fixtures beside the project (../shared/fixtures/real)."""

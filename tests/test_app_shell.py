@@ -23,22 +23,6 @@ def registered_pages() -> list[str]:
             and node.args and isinstance(node.args[0], ast.Constant)]
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory) -> Path:
-    """One demo company for the whole module (building it is the slow part)."""
-    from revops.demo import build_demo
-    path = tmp_path_factory.mktemp("shell") / "demo.duckdb"
-    build_demo(path, seed=7, scale=1500)
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_file, monkeypatch) -> Path:
-    """Point the app at the module's demo file."""
-    monkeypatch.setenv("REVOPS_DB", str(demo_file))
-    return demo_file
-
-
 def banners(at: AppTest) -> list[str]:
     return [i.value for i in at.info if DEMO_BANNER in i.value]
 

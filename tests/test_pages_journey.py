@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,22 +17,6 @@ from revops.pipeline_review import default_review_dates, pipeline_waterfall
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 TIMEOUT = 180
-
-
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory) -> Path:
-    """One small demo company for the module (building it is the slow part)."""
-    from revops.demo import build_demo
-    path = tmp_path_factory.mktemp("journey") / "demo.duckdb"
-    build_demo(path, seed=7, scale=1500)
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_file, monkeypatch) -> Path:
-    """Point the app at the module's demo file."""
-    monkeypatch.setenv("REVOPS_DB", str(demo_file))
-    return demo_file
 
 
 @pytest.fixture(scope="module")

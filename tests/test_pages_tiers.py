@@ -20,22 +20,6 @@ TIERS = ["north_star", "operational", "diagnostic", "leading"]
 
 
 @pytest.fixture(scope="module")
-def demo_file(tmp_path_factory) -> Path:
-    """One demo company for the whole module (building it is the slow part)."""
-    from revops.demo import build_demo
-    path = tmp_path_factory.mktemp("tiers") / "demo.duckdb"
-    build_demo(path, seed=7, scale=1500)
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_file, monkeypatch) -> Path:
-    """Point the app at the module's demo file."""
-    monkeypatch.setenv("REVOPS_DB", str(demo_file))
-    return demo_file
-
-
-@pytest.fixture(scope="module")
 def choices(demo_file) -> dict[str, list[str]]:
     """The sidebar's filter options on the demo company."""
     with store.connect(demo_file) as con:
