@@ -73,15 +73,20 @@ def test_kill_after_a_fixed_delay(files, delay):
 
 
 def test_kills_inside_the_write_leave_nothing_half_loaded(files):
-    """Five SIGKILLs at random moments while the process works in the database file: all or nothing each time."""
+    """SIGKILLs at random moments while the process works in the database file: all or nothing each time."""
     rng = random.Random(20240611)
-    killed_mid_write = 0
-    for n in range(5):
-        delay = rng.uniform(0.0, files["write_seconds"] * 0.9)
-        outcome, alive = _kill_and_check(files, f"random-{n}", "writing", delay)
-        killed_mid_write += alive and outcome == "none"
-    # The point of the test: most kills really hit the open transaction, not a finished upload.
-    assert killed_mid_write >= 3
+    # The write phase measured once is noisy on a shared machine: when a kill lands after the upload
+    # finished, aim earlier next time, so that at least three kills really hit the open transaction.
+    window = files["write_seconds"] * 0.9
+    killed_mid_write = attempts = 0
+    while killed_mid_write < 3 and attempts < 12:
+        outcome, alive = _kill_and_check(files, f"random-{attempts}", "writing", rng.uniform(0.0, window))
+        attempts += 1
+        if alive and outcome == "none":
+            killed_mid_write += 1
+        elif outcome == "all":
+            window *= 0.5
+    assert killed_mid_write >= 3, f"only {killed_mid_write} of {attempts} kills hit the open transaction"
 
 
 def test_killed_upload_can_simply_be_run_again(files):
