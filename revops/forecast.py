@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from revops.format import currency_symbol
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics import BY_ID
+from revops.metrics import compute
 from revops.metrics.common import day, fractional_minutes, in_window, open_at, target_between, won_between
 from revops.period import Period, add_months, month_end, quarter_bounds
 from revops.revenue import arr_at, movements, mrr_by_account
@@ -302,7 +302,8 @@ def _known_at(frames: Frames, when: dt.date) -> Frames:
 
 
 def _value(metric_id: str, frames: Frames, period: Period) -> tuple[float | None, str | None]:
-    result = BY_ID[metric_id].compute(frames, period)
+    # A lever is a number only: its drill-down rows would be sorted and thrown away (seconds at scale).
+    result = compute(metric_id, frames, period, details=False)
     return result.value, result.reason
 
 
