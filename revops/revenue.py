@@ -113,10 +113,12 @@ def movements(subs: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
 def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     """classify_movements over every month end from the first subscription's start to the last start or end.
 
-    MRR only changes at a start or an end, so no month end outside that span has a movement. Works on
-    the month ends each subscription covers (sparse: no account × month grid) with accounts as integer
-    codes in account_id order, and names only the rows that moved; the classification is
-    classify_movements' own expression, so both give the same rows.
+    MRR only changes at a start or an end, so no month end outside that span has a movement, and an
+    account's MRR is the same at every month end between two of its starts or ends: it is summed once
+    per such stretch (the same subscriptions, in row order, so the same floats as classify_movements)
+    rather than once per month end. Accounts are integer codes in account_id order, and only the rows
+    that moved are named; the classification is classify_movements' own expression, so both give the
+    same rows.
     """
     subs = subs.filter(pl.col("start_date").is_not_null())
     if subs.height == 0:
@@ -128,37 +130,39 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     accounts = subs.select(pl.col("account_id").unique().sort())
     coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left").select(
         pl.col("code").cast(pl.Int64), "start_date", "end_date", pl.col("mrr").cast(pl.Float64))
-    covered = (
-        coded.select(
-            "code", "mrr",
-            first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
-            stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
-        )
-        .filter(pl.col("stop") > pl.col("first"))
-        .with_columns(idx=pl.int_ranges("first", "stop"))
-        .explode("idx")
-        # Summed in row order, like classify_movements: the same floats, so no movement out of rounding.
-        .group_by(key=pl.col("code") * n + pl.col("idx"))
+    # Each subscription covers the month ends first .. stop - 1 (indexes into points).
+    spans = coded.select(
+        "code", "mrr",
+        first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
+        stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
+    ).filter(pl.col("stop") > pl.col("first"))
+    # The month ends where an account's set of covering subscriptions can change: its starts and ends.
+    cuts = pl.concat([spans.select("code", at="first"), spans.select("code", at="stop")]).filter(
+        pl.col("at") < n).unique()
+    # MRR from each cut to the next: the subscriptions covering the cut, summed in row order.
+    level = (
+        spans.join(cuts, on="code", how="inner", maintain_order="left")
+        .filter((pl.col("at") >= pl.col("first")) & (pl.col("at") < pl.col("stop")))
+        .group_by("code", "at")
         .agg(pl.col("mrr").sum())
     )
-    # Each covered month end beside the one before it; a month end nobody covers has MRR 0. Only a
-    # change can be a movement (every kind compares unequal amounts), so the rest is dropped early.
-    previous = covered.filter((pl.col("key") % n) < n - 1).select(key=pl.col("key") + 1, prev_mrr=pl.col("mrr"))
+    # Each cut beside the stretch before it (none before an account's first cut: MRR 0). Only a change
+    # can be a movement (every kind compares unequal amounts), so the rest is dropped early.
+    same_account = pl.col("code").shift(1) == pl.col("code")
     changed = (
-        covered.join(previous, on="key", how="full", coalesce=True)
-        .with_columns(pl.col("mrr").fill_null(0.0), pl.col("prev_mrr").fill_null(0.0))
+        cuts.join(level, on=["code", "at"], how="left")
+        .with_columns(pl.col("mrr").fill_null(0.0))
+        .sort("code", "at")
+        .with_columns(prev_mrr=pl.when(same_account).then(pl.col("mrr").shift(1)).otherwise(pl.lit(0.0)))
         .filter(pl.col("mrr") != pl.col("prev_mrr"))
     )
-    first_paid = (
-        coded.filter(pl.col("mrr") > 0)
-        .with_columns(me=pl.col("start_date").dt.month_end())
-        .filter(pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("me")))
-        .group_by("code").agg(first_active=pl.col("me").min())
-    )
-    named = changed.with_columns(code=pl.col("key") // n, month_end=points.gather(pl.Series(changed["key"] % n)))
+    # A paying subscription first shows at the month end of its start (index `first`), unless it ends
+    # before then, and such a subscription has no span: first_active_month_end as an index.
+    first_paid = spans.filter(pl.col("mrr") > 0).group_by("code").agg(first_active=pl.col("first").min())
+    named = changed.with_columns(month_end=points.gather(changed["at"]))
     moved = (
         named.join(first_paid, on="code", how="left")
-        .with_columns(paid_before=pl.col("first_active") < pl.col("month_end"))
+        .with_columns(paid_before=pl.col("first_active") < pl.col("at"))
         .with_columns(movement=_movement())
         .filter(pl.col("movement").is_not_null())
         .sort("month_end", "code")  # codes follow account_id order

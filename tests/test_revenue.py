@@ -7,10 +7,13 @@ import time
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from revops.frames import frames_from_tables
 from revops.period import month_ends
-from revops.revenue import arr_at, movements, mrr_at_month_ends, mrr_by_account, net_mrr_change
+from revops.revenue import (arr_at, classify_movements, movements, mrr_at_month_ends, mrr_by_account,
+                            net_mrr_change)
 
 D = dt.date
 
@@ -100,6 +103,23 @@ def test_movements_of_a_window_without_month_end_are_empty():
     """A window inside one month has no month end, so no movements."""
     got = movements(_five_movements(), D(2024, 3, 2), D(2024, 3, 30))
     assert got.height == 0 and "movement" in got.columns
+
+
+_DAY = st.dates(D(2023, 1, 1), D(2024, 12, 31))
+_SUB = st.tuples(st.sampled_from("ABC"), _DAY, st.one_of(st.none(), _DAY),
+                 st.sampled_from([0.0, 10.1, 20.2, 30.3, 0.7, 99.99, 1234.56]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(_SUB, max_size=10), start=st.dates(D(2022, 11, 1), D(2024, 12, 31)), months=st.integers(0, 30))
+def test_movements_equal_the_month_by_month_classification(rows, start, months):
+    """The sparse movements (summed once per stretch) equal classify_movements' month-end grid, floats exact."""
+    s = pl.DataFrame({"account_id": [r[0] for r in rows], "start_date": [r[1] for r in rows],
+                      "end_date": [r[2] for r in rows], "mrr": [r[3] for r in rows]},
+                     schema={"account_id": pl.String, "start_date": pl.Date, "end_date": pl.Date, "mrr": pl.Float64})
+    end = start + dt.timedelta(days=31 * months)
+    key = ["month_end", "account_id"]
+    assert movements(s, start, end).sort(key).equals(classify_movements(s, start, end).sort(key))
 
 
 def test_movements_are_fast_at_100k_subscriptions():
