@@ -7,6 +7,7 @@ import streamlit as st
 from revops import store
 from revops.errors import user_message
 from revops.export import to_csv_bytes
+from revops.format import markdown_text
 from revops.frames import Filters
 from revops.ingest import load, preview, undo, upload_log
 from revops.ingest import dictionary as dd
@@ -163,13 +164,13 @@ def mapping_editor(pv, sig: str) -> None:
         kwargs = {} if key in st.session_state else {"index": options.index(current)}
         sample = samples.get(header)
         cols[i % 3].selectbox(
-            header, options, key=key, format_func=lambda v: v or "(keep aside)",
+            markdown_text(header), options, key=key, format_func=lambda v: v or "(keep aside)",
             help=f"Example value: {str(sample)[:60]}" if sample is not None else "No value in this column.",
             **kwargs)
     if pv.unmatched:
-        st.caption("Kept aside (stored with the upload, not lost): " + ", ".join(pv.unmatched))
+        st.caption("Kept aside (stored with the upload, not lost): " + markdown_text(", ".join(pv.unmatched)))
     for header, why in pv.ambiguous.items():
-        st.caption(f":material/help: “{header}” {why}.")
+        st.caption(f":material/help: “{markdown_text(header)}” {why}.")
 
 
 def upload_section() -> None:
@@ -196,14 +197,14 @@ def upload_section() -> None:
         st.error(user_message(exc))
         return
     for note in pv.notices:
-        st.info(note, icon=":material/info:")
+        st.info(markdown_text(note), icon=":material/info:")
     mapping_editor(pv, file_signature(upload, table))
     c1, c2, c3 = st.columns(3)
     c1.metric("Rows read", f"{pv.rows_read:,}", border=True)
     c2.metric("Rows to load", f"{pv.rows_ok:,}", border=True)
     c3.metric("Rows rejected", f"{pv.rows_rejected:,}", border=True)
     if pv.problem:
-        st.error(pv.problem)
+        st.error(markdown_text(pv.problem))
     if pv.rows_rejected:
         st.markdown("**Rejected rows** — line in the file (header = line 1), column and reason")
         st.dataframe(pv.reasons(), hide_index=True, key="data_reasons")
@@ -245,7 +246,7 @@ def uploads_section() -> None:
     blocked = auth.edit_blocked_reason()
     for row in log.filter(pl.col("undone_at").is_null()).head(20).iter_rows(named=True):
         left, right = st.columns([5, 1], vertical_alignment="center")
-        left.write(f"**{row['upload_id']}** · {row['table_name']} · {row['file_name']} · "
+        left.write(f"**{row['upload_id']}** · {row['table_name']} · {markdown_text(row['file_name'])} · "
                    f"{row['rows_loaded']:,} rows · {row['uploaded_at']:%Y-%m-%d %H:%M}")
         right.button("Undo", key=f"data_undo_{row['upload_id']}", disabled=blocked is not None, help=blocked,
                      on_click=undo_upload, args=(int(row["upload_id"]),))
