@@ -1,6 +1,10 @@
-"""The benchmark's yardstick: every scalar metric of METRICS.md as hand-written DuckDB SQL over the same file.
+"""The benchmark's yardstick: every metric of METRICS.md as hand-written DuckDB SQL over the same file.
 
-    python bench/baseline.py DB.duckdb [--as-of YYYY-MM-DD]   # prints {"as_of", "window", "metrics": {id: value}}
+    python bench/baseline.py DB.duckdb [--as-of YYYY-MM-DD]
+    # prints {"as_of", "window", "metrics": {id: value}, "stage_conversion": [row], "handoffs": [row]}
+
+The two tables have the shape of `python -m revops metrics --json`'s top-level lists (same keys,
+same row order), so the bench can compare them cell by cell.
 
 It shares nothing with revops' arithmetic: only the workspace settings (stage names, SLAs, fiscal year,
 gross margin) are read through revops.schema, because they are configuration, not computation. The
@@ -16,8 +20,12 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from revops.schema import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # revops, for the settings model only
 
@@ -63,14 +71,24 @@ def settings(con: duckdb.DuckDBPyConnection):  # noqa: ANN201
     return Settings.model_validate_json(row[0]) if row else Settings()
 
 
+def text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def stage_values(cfg) -> str:  # noqa: ANN001
-    """VALUES rows (stage_key, state, probability) of every spelling of every configured stage."""
-    rows: dict[str, tuple[str, float]] = {}
+    """VALUES rows (stage_key, stage_name, state, probability) of every spelling of every configured stage."""
+    rows: dict[str, tuple[str, str, float]] = {}
     for s in cfg.stages:
         state = "won" if s.is_won else ("lost" if s.is_closed else "open")
         for spelling in [s.name, *s.aliases]:
-            rows.setdefault(re.sub(r"[^0-9a-z]", "", spelling.lower()), (state, s.probability))
-    return ", ".join(f"('{k}', '{st}', {p!r})" for k, (st, p) in rows.items())
+            rows.setdefault(re.sub(r"[^0-9a-z]", "", spelling.lower()), (s.name, state, s.probability))
+    return ", ".join(f"({text(k)}, {text(n)}, '{st}', {p!r})" for k, (n, st, p) in rows.items())
+
+
+def stage_chain(cfg: Settings) -> list[str]:
+    """The funnel a deal walks: open stages by funnel step, then the first won stage (named "Won" when none is)."""
+    ordered = sorted(cfg.stages, key=lambda s: s.funnel_step)
+    return [s.name for s in ordered if not s.is_closed] + ([s.name for s in ordered if s.is_won][:1] or ["Won"])
 
 
 # A placed stage decides the state; an unplaced one falls back to the stored flags.
@@ -78,15 +96,18 @@ STATE = ("coalesce(s.state, CASE WHEN coalesce(o.is_won, false) THEN 'won' "
          "WHEN coalesce(o.is_closed, false) THEN 'lost' ELSE 'open' END)")
 
 SETUP = """
-CREATE TEMP TABLE stage_map AS SELECT * FROM (VALUES {stages}) v(stage_key, state, stage_probability);
--- the few distinct stage names are normalised, not the million rows
+CREATE TEMP TABLE stage_map AS SELECT * FROM (VALUES {stages}) v(stage_key, stage_name, state, stage_probability);
+CREATE TEMP TABLE chain AS SELECT * FROM (VALUES {chain}) v(stage_name, idx);
+-- the few distinct stage names are normalised, not the million rows; chain_idx places the current stage
+-- (an unplaced stage keeps its own name) in the funnel
 CREATE TEMP TABLE stage_of AS
-  SELECT s.stage, m.state, m.stage_probability, m.state IS NOT NULL AS known
+  SELECT s.stage, m.state, m.stage_probability, m.state IS NOT NULL AS known, c.idx AS chain_idx
   FROM (SELECT DISTINCT stage FROM opportunities) s
-  LEFT JOIN stage_map m ON m.stage_key = regexp_replace(lower(s.stage), '[^0-9a-z]', '', 'g');
+  LEFT JOIN stage_map m ON m.stage_key = regexp_replace(lower(s.stage), '[^0-9a-z]', '', 'g')
+  LEFT JOIN chain c ON c.stage_name = coalesce(m.stage_name, s.stage);
 CREATE TEMP TABLE opps AS
   SELECT o.opportunity_id, o.account_id, CAST(o.amount AS DOUBLE) AS amount, o.created_at, o.close_date,
-         o.probability, s.stage_probability, coalesce(s.known, false) AS stage_known,
+         o.probability, o.type, s.stage_probability, coalesce(s.known, false) AS stage_known, s.chain_idx,
          {state} AS state
   FROM opportunities o LEFT JOIN stage_of s USING (stage);
 CREATE TEMP TABLE subs AS
@@ -113,18 +134,34 @@ def arr_total(day: str) -> str:
     return f"SELECT 12 * sum(mrr) FROM subs WHERE start_date <= {day} AND (end_date IS NULL OR end_date > {day})"
 
 
+MONTH_NO = "(year({d}) * 12 + month({d}) - 1)"
+
+
+def month_no(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def covered_sql(lo: int, hi: int, subs: str = "subs") -> str:
+    """Each subscription's rows (account_id, mrr, m) at the month ends it covers among month numbers lo..hi.
+
+    A subscription covers the month ends from its start month up to the month before its (exclusive)
+    end month, so each is unnested over just the months it covers.
+    """
+    first = MONTH_NO.format(d="start_date")
+    stop = f"coalesce({MONTH_NO.format(d='end_date')}, {hi + 1})"
+    return f"SELECT account_id, mrr, unnest(range(greatest({first}, {lo}), least({stop}, {hi + 1}))) AS m FROM {subs}"
+
+
+def month_end_of(m: str) -> str:
+    """The last day of month number m (SQL)."""
+    return f"last_day(make_date(CAST({m} // 12 AS INTEGER), CAST({m} % 12 + 1 AS INTEGER), 1))"
+
+
 def movements_sql(ends: list[dt.date]) -> str:
     """Month-end MRR movements (dbt mrr-playbook names) at `ends`, compared with the month end before the first."""
-    points = [month_end(add_months(ends[0], -1)), *ends]
-    # Month ends as month numbers: a subscription covers the month ends from its start month up to the
-    # month before its (exclusive) end month, so each is unnested over just the months it covers.
-    lo, hi = points[0].year * 12 + points[0].month - 1, points[-1].year * 12 + points[-1].month - 1
-    month_no = "(year({d}) * 12 + month({d}) - 1)"
-    first = month_no.format(d="start_date")
-    stop = f"coalesce({month_no.format(d='end_date')}, {hi + 1})"
+    lo, hi = month_no(add_months(ends[0], -1)), month_no(ends[-1])
     return f"""
-    WITH covered AS (
-      SELECT account_id, mrr, unnest(range(greatest({first}, {lo}), least({stop}, {hi + 1}))) AS m FROM subs),
+    WITH covered AS ({covered_sql(lo, hi)}),
     active AS (SELECT account_id, m, sum(mrr) AS mrr FROM covered GROUP BY ALL),
     grid AS (
       SELECT a.account_id, p.m, coalesce(x.mrr, 0) AS mrr
@@ -134,10 +171,9 @@ def movements_sql(ends: list[dt.date]) -> str:
     first_paid AS (
       SELECT account_id, min(last_day(start_date)) AS first_active FROM subs
       WHERE mrr > 0 AND (end_date IS NULL OR end_date > last_day(start_date)) GROUP BY account_id)
-    SELECT p.account_id, last_day(make_date(CAST(p.m // 12 AS INTEGER), CAST(p.m % 12 + 1 AS INTEGER), 1)) AS month_end,
+    SELECT p.account_id, {month_end_of("p.m")} AS month_end,
       abs(p.mrr - p.prev) AS amount,
-      CASE WHEN p.prev <= 0 AND p.mrr > 0
-                AND NOT coalesce(f.first_active < last_day(make_date(CAST(p.m // 12 AS INTEGER), CAST(p.m % 12 + 1 AS INTEGER), 1)), false)
+      CASE WHEN p.prev <= 0 AND p.mrr > 0 AND NOT coalesce(f.first_active < {month_end_of("p.m")}, false)
            THEN 'new'
            WHEN p.prev <= 0 AND p.mrr > 0 THEN 'reactivation'
            WHEN p.prev > 0 AND p.mrr <= 0 THEN 'churn'
@@ -146,6 +182,20 @@ def movements_sql(ends: list[dt.date]) -> str:
     FROM paired p LEFT JOIN first_paid f USING (account_id)
     WHERE p.m > {lo}
     """
+
+
+def expansions_sql(ends: list[dt.date], subs: str) -> str:
+    """(account_id, at): month ends among `ends` where an account's MRR grew from a positive amount a month earlier.
+
+    Both month ends have MRR > 0, so both are covered: no account × month grid is needed.
+    """
+    lo, hi = month_no(add_months(ends[0], -1)), month_no(ends[-1])
+    return f"""
+    SELECT account_id, CAST({month_end_of("m")} AS TIMESTAMP) AS at
+    FROM (SELECT *, lag(m) OVER w AS prev_m, lag(mrr) OVER w AS prev
+          FROM (SELECT account_id, m, sum(mrr) AS mrr FROM ({covered_sql(lo, hi, subs)}) GROUP BY ALL)
+          WINDOW w AS (PARTITION BY account_id ORDER BY m))
+    WHERE prev_m = m - 1 AND prev > 0 AND mrr > prev"""
 
 
 # Data quality: per table, columns whose emptiness only means "not happened" and the validity rules.
@@ -201,10 +251,306 @@ def quality_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"SELECT count(*), {' + '.join(expected)}, {' + '.join(valid)} FROM {source}"
 
 
+# ---------------------------------------------------------------------------------------
+# The tables: stage conversion and the six handoffs
+
+def ts(t: dt.datetime) -> str:
+    return f"TIMESTAMP '{t.isoformat(sep=' ')}'"
+
+
+# Deals created in the window (dated by their first stage-history row when created_at is empty), where their
+# current stage puts them in the chain, and their stage-history rows placed in the chain too (won stages are
+# the chain's last step; lost and unplaced stages have no place).
+COHORT = """
+CREATE TEMP TABLE cohort AS
+  WITH undated AS (
+    SELECT opportunity_id, CAST(min(changed_at) AS DATE) AS first_seen FROM stage_history
+    WHERE opportunity_id IN (SELECT opportunity_id FROM opps WHERE created_at IS NULL) GROUP BY ALL)
+  SELECT o.opportunity_id, o.account_id, o.amount, o.state, o.created_at, o.close_date,
+         coalesce(o.created_at, u.first_seen) AS created,
+         CASE o.state WHEN 'won' THEN {won} WHEN 'open' THEN coalesce(o.chain_idx, 0) ELSE 0 END AS current_idx
+  FROM opps o LEFT JOIN undated u USING (opportunity_id)
+  WHERE coalesce(o.created_at, u.first_seen) BETWEEN {S} AND {E};
+CREATE TEMP TABLE cohort_history AS
+  WITH placed AS (
+    SELECT s.stage, m.state, CASE WHEN m.state = 'won' THEN {won} ELSE c.idx END AS idx
+    FROM (SELECT DISTINCT stage FROM stage_history) s
+    LEFT JOIN stage_map m ON m.stage_key = regexp_replace(lower(s.stage), '[^0-9a-z]', '', 'g')
+    LEFT JOIN chain c ON c.stage_name = m.stage_name)
+  SELECT h.opportunity_id, h.changed_at, p.state, p.idx
+  FROM stage_history h LEFT JOIN placed p USING (stage)
+  WHERE h.opportunity_id IN (SELECT opportunity_id FROM cohort);
+"""
+
+# Reached is cumulative: the furthest of the current stage and every history row. Days in a stage: each visit
+# runs to the deal's next row (the close date stands in for a closing row the history lacks); a stage still
+# being visited (a visit without an end) or with negative time is left out.
+STAGE_CONVERSION = """
+WITH reach AS (
+  SELECT greatest(c.current_idx, coalesce(h.furthest, 0)) AS reached
+  FROM cohort c LEFT JOIN (SELECT opportunity_id, max(idx) AS furthest FROM cohort_history GROUP BY ALL) h
+  USING (opportunity_id)),
+spread AS (SELECT reached, count(*) AS n FROM reach GROUP BY ALL),
+visits AS (
+  SELECT opportunity_id, changed_at, idx FROM cohort_history
+  UNION ALL
+  SELECT opportunity_id, CAST(close_date AS TIMESTAMP), NULL FROM cohort c
+  WHERE state IN ('won', 'lost') AND close_date IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM cohort_history h WHERE h.opportunity_id = c.opportunity_id AND h.state IN ('won', 'lost'))),
+timed AS (
+  SELECT opportunity_id, idx,
+         epoch(lead(changed_at) OVER (PARTITION BY opportunity_id ORDER BY changed_at) - changed_at) / 86400 AS days
+  FROM visits),
+stay AS (
+  SELECT idx, sum(days) AS days FROM timed WHERE idx < {won} GROUP BY opportunity_id, idx
+  HAVING count(days) = count(*) AND sum(days) >= 0),
+medians AS (SELECT idx, quantile_cont(days, 0.5) AS median_days FROM stay GROUP BY ALL)
+SELECT c.stage_name, coalesce(sum(s.n) FILTER (s.reached >= c.idx), 0), coalesce(sum(s.n) FILTER (s.reached > c.idx), 0),
+       any_value(m.median_days)
+FROM chain c LEFT JOIN spread s ON true LEFT JOIN medians m USING (idx)
+WHERE c.idx < {won} GROUP BY c.idx, c.stage_name ORDER BY c.idx
+"""
+
+# The counts every handoff reports, over a relation with an `outcome` column.
+OUTCOMES = ("count(*), count(*) FILTER (outcome = 'passed'), count(*) FILTER (outcome = 'leaked'), "
+            "count(*) FILTER (outcome = 'in progress')")
+
+# 1. MQLs created in the window: passed when they became an opportunity; leaked when disqualified or gone
+# cold (no opportunity a stall limit after qualifying).
+LEAD_TO_OPPORTUNITY = """
+WITH mqls AS (
+  SELECT l.created_at, l.first_response_at, coalesce(l.mql_at, l.sql_at, l.created_at) AS qualified_at,
+         coalesce(l.converted_at, CAST(o.created_at AS TIMESTAMP)) AS opportunity_at,
+         l.converted_at IS NOT NULL OR l.opportunity_id IS NOT NULL AS became_opportunity,
+         coalesce(contains(lower(l.status), 'disqual'), false) AS disqualified
+  FROM leads l LEFT JOIN opps o USING (opportunity_id)
+  WHERE CAST(l.created_at AS DATE) BETWEEN {S} AND {E}
+    AND (l.mql_at IS NOT NULL OR l.sql_at IS NOT NULL OR l.converted_at IS NOT NULL OR l.opportunity_id IS NOT NULL)),
+judged AS (
+  SELECT *, CASE WHEN became_opportunity THEN 'passed' WHEN disqualified OR qualified_at <= {cold_before} THEN 'leaked'
+                 ELSE 'in progress' END AS outcome,
+         epoch(opportunity_at - qualified_at) / 3600 AS hours
+  FROM mqls)
+SELECT {outcomes}, quantile_cont(hours, 0.5) FILTER (hours >= 0),
+       count(*) FILTER (epoch(first_response_at - created_at) / 60 <= {sla})
+FROM judged
+"""
+
+# 2. Deals created in the window: passed when won, leaked when lost or stalled (open, no stage change in the
+# stall limit); the SLA is the open deals' share that is not stalled.
+OPPORTUNITY_TO_CLOSE = """
+WITH last_change AS (
+  SELECT opportunity_id, CAST(max(changed_at) AS DATE) AS changed FROM cohort_history
+  WHERE changed_at < {cutoff} GROUP BY ALL),
+deals AS (
+  SELECT c.*, c.state = 'open' AND coalesce(datediff('day', coalesce(l.changed, c.created_at), {A}) >= {stall}, false)
+              AS stalled
+  FROM cohort c LEFT JOIN last_change l USING (opportunity_id)),
+judged AS (
+  SELECT *, CASE WHEN state = 'won' THEN 'passed' WHEN state = 'lost' OR stalled THEN 'leaked' ELSE 'in progress' END
+            AS outcome
+  FROM deals)
+SELECT {outcomes}, quantile_cont(24.0 * datediff('day', created, close_date)::DOUBLE, 0.5) FILTER (state = 'won'),
+       count(*) FILTER (state = 'open' AND NOT stalled), count(*) FILTER (state = 'open'),
+       coalesce(sum(amount) FILTER (outcome = 'leaked'), 0)
+FROM judged
+"""
+
+# 3 and 4. Customers signed in the window (lifecycle won_at, else their first won deal's close date).
+# 3 passes on a kickoff (or first value); 4 takes the kicked-off ones and passes on first value. Each leaks
+# once its SLA has run out; a leak costs the account's ARR at as_of, else its won deals' amount.
+ONBOARDING = """
+WITH account_value AS (
+  SELECT account_id, CASE WHEN a.arr > 0 THEN a.arr ELSE w.won END AS value
+  FROM ({arr_now}) a
+  FULL JOIN (SELECT account_id, sum(amount) AS won FROM opps WHERE state = 'won' AND account_id IS NOT NULL
+             GROUP BY ALL) w USING (account_id)),
+signed AS (
+  SELECT l.won_at_filled AS won_at, l.kickoff_at, l.first_value_at, v.value,
+         l.kickoff_at IS NOT NULL OR l.first_value_at IS NOT NULL AS kicked
+  FROM life l LEFT JOIN account_value v USING (account_id)
+  WHERE CAST(l.won_at_filled AS DATE) BETWEEN {S} AND {E}),
+judged AS (
+  SELECT *,
+    CASE WHEN kicked THEN 'passed' WHEN won_at < {kickoff_before} THEN 'leaked' ELSE 'in progress' END AS kickoff,
+    CASE WHEN NOT kicked THEN NULL WHEN first_value_at IS NOT NULL THEN 'passed' WHEN won_at < {value_before}
+         THEN 'leaked' ELSE 'in progress' END AS valued
+  FROM signed)
+SELECT count(*), count(*) FILTER (kickoff = 'passed'), count(*) FILTER (kickoff = 'leaked'),
+       count(*) FILTER (kickoff = 'in progress'), quantile_cont(epoch(kickoff_at - won_at) / 3600, 0.5),
+       count(*) FILTER (epoch(kickoff_at - won_at) / 3600 <= {kickoff_hours}),
+       coalesce(sum(value) FILTER (kickoff = 'leaked'), 0),
+       count(valued), count(*) FILTER (valued = 'passed'), count(*) FILTER (valued = 'leaked'),
+       count(*) FILTER (valued = 'in progress'), quantile_cont(epoch(first_value_at - kickoff_at) / 3600, 0.5),
+       count(*) FILTER (kicked AND epoch(first_value_at - won_at) / 86400 <= {value_days}),
+       coalesce(sum(value) FILTER (valued = 'leaked'), 0)
+FROM judged
+"""
+
+# 5. Customers whose first value was 12 months before a window day: passed on an MRR expansion at a month end,
+# or a won expansion/upsell deal, within 12 months after first value; leaked once those months are over.
+VALUE_TO_EXPAND = """
+WITH cohort5 AS (
+  SELECT account_id, first_value_at AS valued_at, first_value_at + INTERVAL 12 MONTH AS expand_by FROM lifecycle
+  WHERE CAST(first_value_at AS DATE) BETWEEN {lo} AND {hi}),
+expansions AS (
+  {expansions}
+  UNION ALL
+  SELECT account_id, CAST(close_date AS TIMESTAMP) FROM opps
+  WHERE state = 'won' AND (contains(lower(type), 'expansion') OR contains(lower(type), 'upsell'))),
+first_expansion AS (
+  SELECT c.account_id, min(x.at) AS expanded_at FROM cohort5 c JOIN expansions x USING (account_id)
+  WHERE x.at > c.valued_at AND x.at <= c.expand_by AND x.at < {cutoff} GROUP BY ALL),
+judged AS (
+  SELECT c.*, f.expanded_at, CASE WHEN f.expanded_at IS NOT NULL THEN 'passed' WHEN c.expand_by < {cutoff}
+                                  THEN 'leaked' ELSE 'in progress' END AS outcome
+  FROM cohort5 c LEFT JOIN first_expansion f USING (account_id))
+SELECT {outcomes}, quantile_cont(epoch(expanded_at - valued_at) / 3600, 0.5),
+       coalesce(sum(coalesce(a.arr, 0)) FILTER (outcome = 'leaked'), 0)
+FROM judged j LEFT JOIN ({arr_now}) a USING (account_id)
+"""
+
+# 6. Renewals due in the window before as_of: the stated renewal date and, for customers who renewed already,
+# its yearly anniversaries back into the window (kept when a contract ran into them). Passed when MRR > 0 the
+# day after, leaked when not. SLA: outreach at least the outreach lead before the stated date.
+EXPAND_TO_RENEW = """
+WITH anniversaries AS (
+  SELECT account_id, renewal_date, renewal_outreach_at,
+         unnest(range(0, greatest(CAST(floor(datediff('day', {S}, renewal_date) / 365) AS BIGINT) + 1, 0) + 1)) AS k
+  FROM lifecycle WHERE renewal_date IS NOT NULL),
+due AS (
+  SELECT * FROM (SELECT account_id, CAST(renewal_date - to_years(CAST(k AS INTEGER)) AS DATE) AS due, k = 0 AS stated,
+                        renewal_outreach_at FROM anniversaries)
+  WHERE due BETWEEN {S} AND {E} AND due < {A}),
+billing AS (
+  SELECT d.account_id, d.due,
+         sum(s.mrr) FILTER (s.start_date <= d.due - 1 AND (s.end_date IS NULL OR s.end_date > d.due - 1)) AS mrr_before,
+         sum(s.mrr) FILTER (s.start_date <= d.due + 1 AND (s.end_date IS NULL OR s.end_date > d.due + 1)) AS mrr_after
+  FROM (SELECT DISTINCT account_id, due FROM due) d JOIN subs s USING (account_id) GROUP BY ALL),
+judged AS (
+  SELECT d.stated, coalesce(b.mrr_before, 0) AS mrr_before,
+         CASE WHEN d.stated THEN datediff('day', CAST(d.renewal_outreach_at AS DATE), d.due) END AS lead_days,
+         CASE WHEN NOT {known} THEN 'in progress' WHEN coalesce(b.mrr_after, 0) > 0 THEN 'passed' ELSE 'leaked' END
+           AS outcome
+  FROM due d LEFT JOIN billing b USING (account_id, due)
+  WHERE d.stated OR coalesce(b.mrr_before, 0) > 0)
+SELECT {outcomes}, quantile_cont(24.0 * lead_days::DOUBLE, 0.5),
+       count(*) FILTER (stated AND lead_days >= {lead}), count(*) FILTER (stated),
+       coalesce(sum(12 * mrr_before) FILTER (outcome = 'leaked'), 0)
+FROM judged
+"""
+
+HANDOFF_NAMES = (  # key, name, from team, to team, unit, time basis, money basis
+    ("lead_to_opportunity", "Lead → Opportunity", "Marketing", "Sales", "MQLs", "qualified to opportunity",
+     "leaked MQLs × win rate × average won deal (deals closed in the window)"),
+    ("opportunity_to_close", "Opportunity → Close", "Sales", "Sales", "deals", "created to won",
+     "amount of the lost and stalled deals"),
+    ("close_to_onboard", "Close → Onboard", "Sales", "Customer success", "customers", "signature to kickoff",
+     "value of the signed customers without kickoff (ARR, else won amount)"),
+    ("onboard_to_value", "Onboard → Value", "Customer success", "Customer success", "customers",
+     "kickoff to first value", "value of the customers without first value (ARR, else won amount)"),
+    ("value_to_expand", "Value → Expand", "Customer success", "Customer success", "customers",
+     "first value to first expansion", "ARR at as-of of the customers that did not expand"),
+    ("expand_to_renew", "Expand → Renew", "Customer success", "Customer success", "renewals",
+     "outreach ahead of renewal", "ARR before renewal of the customers that churned"),
+)
+
+
+def duration_text(hours: float | None) -> str:
+    """A handoff time as the report words it: hours under two days, else days; a decimal below ten."""
+    if hours is None:
+        return "—"
+    value, unit = (hours, "hours") if abs(hours) < 48 else (hours / 24, "days")
+    decimals = 1 if abs(value) < 10 else 0
+    unit = unit[:-1] if round(abs(value), decimals) == 1 else unit
+    return f"{'-' if value < 0 else ''}{abs(value):,.{decimals}f} {unit}"
+
+
+def handoff_row(number: int, counts: tuple, median_hours: float | None, sla: str, sla_met: int, sla_base: int,
+                no_sla: str, money: float | None, money_reason: str | None) -> dict:
+    """One row of the handoffs table from its numbers (the reasons say why a number is empty)."""
+    key, name, from_team, to_team, unit, time_basis, money_basis = HANDOFF_NAMES[number - 1]
+    entered, passed, leaked, in_progress = counts
+    decided = passed + leaked
+    if decided:
+        leak_reason = None
+    elif entered == 0:
+        leak_reason = f"No {unit} entered this handoff in the window."
+    else:
+        leak_reason = f"None of the {entered:,} {unit} has passed or leaked yet."
+    sla_reason = None if sla_base else no_sla
+    return {"number": number, "key": key, "handoff": name, "from_team": from_team, "to_team": to_team,
+            "team": to_team, "unit": unit, "entered": entered, "passed": passed, "leaked": leaked,
+            "in_progress": in_progress, "leak_rate": leaked / decided if decided else None,
+            "leak_reason": leak_reason, "median_hours": median_hours, "median_time": duration_text(median_hours),
+            "time_basis": time_basis, "sla": sla, "sla_compliance": sla_met / sla_base if sla_base else None,
+            "sla_reason": sla_reason, "money_at_stake": money, "money_basis": money_basis,
+            "money_reason": money_reason,
+            "notes": " ".join(r for r in (leak_reason, sla_reason, money_reason) if r) or None}
+
+
+def tables(con: duckdb.DuckDBPyConnection, cfg: Settings, as_of: dt.date, start: dt.date, end: dt.date,
+           closed: tuple, n_subs: int) -> dict[str, list[dict]]:
+    """stage_conversion and handoffs, as the report's lists of rows.
+
+    closed: (deals closed in the window, of them won, their mean known won amount), from the scalar metrics.
+    """
+    def q(sql: str) -> tuple:
+        return con.execute(sql).fetchone()
+    A, S, E = lit(as_of), lit(start), lit(end)
+    won = len(stage_chain(cfg)) - 1
+    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())  # the end of as_of
+    sla = cfg.slas
+    con.execute(COHORT.format(won=won, S=S, E=E))
+    stages = [{"stage": name, "entered": entered, "converted": converted,
+               "rate": converted / entered if entered else None, "median_days": median_days}
+              for name, entered, converted, median_days in con.execute(STAGE_CONVERSION.format(won=won)).fetchall()]
+
+    h1 = q(LEAD_TO_OPPORTUNITY.format(S=S, E=E, outcomes=OUTCOMES, sla=repr(float(sla.lead_response_minutes)),
+                                      cold_before=ts(cutoff - dt.timedelta(days=cfg.stall_days))))
+    n_closed, n_won, avg_won = closed
+    # An MQL is worth what an opportunity brings on average: win rate × average won deal, closed in the window.
+    per_mql = n_won / n_closed * avg_won if n_closed and avg_won is not None else None
+    h2 = q(OPPORTUNITY_TO_CLOSE.format(A=A, cutoff=ts(cutoff), stall=cfg.stall_days, outcomes=OUTCOMES))
+    h34 = q(ONBOARDING.format(S=S, E=E, arr_now=arr_by_account(A), kickoff_hours=repr(float(sla.kickoff_hours)),
+                              value_days=repr(float(sla.first_value_days)),
+                              kickoff_before=ts(cutoff - dt.timedelta(hours=sla.kickoff_hours)),
+                              value_before=ts(cutoff - dt.timedelta(days=sla.first_value_days))))
+    lo, hi = year_before(start), year_before(end)
+    # MRR expansions of the cohort's accounts only, at the month ends from the cohort's first value to as_of.
+    cohort_subs = (f"(SELECT * FROM subs WHERE account_id IN (SELECT account_id FROM lifecycle "
+                   f"WHERE CAST(first_value_at AS DATE) BETWEEN {lit(lo)} AND {lit(hi)}))")
+    h5 = q(VALUE_TO_EXPAND.format(lo=lit(lo), hi=lit(hi), cutoff=ts(cutoff), arr_now=arr_by_account(A),
+                                  outcomes=OUTCOMES, expansions=expansions_sql(month_ends(lo, as_of), cohort_subs)))
+    h6 = q(EXPAND_TO_RENEW.format(S=S, E=E, A=A, known=str(bool(n_subs)).lower(), lead=sla.renewal_outreach_days,
+                                  outcomes=OUTCOMES))
+    handoffs = [
+        handoff_row(1, h1[:4], h1[4], f"first response within {sla.lead_response_minutes:g} minutes of capture",
+                    h1[5], h1[0], "No MQLs created in the window.",
+                    per_mql * h1[2] if per_mql is not None else None,
+                    None if per_mql is not None else
+                    "No deals with a known amount closed in the window, so an MQL's value is unknown."),
+        handoff_row(2, h2[:4], h2[4], f"open deals moving stage within {cfg.stall_days} days", h2[5], h2[6],
+                    "No deal of the cohort is still open.", h2[7], None),
+        handoff_row(3, h34[:4], h34[4], f"kickoff within {sla.kickoff_hours:g} hours of signature", h34[5], h34[0],
+                    "No customer was signed in the window.", h34[6], None),
+        handoff_row(4, h34[7:11], h34[11], f"first value within {sla.first_value_days:g} days of signature", h34[12],
+                    h34[7], "No kicked-off customer was signed in the window.", h34[13], None),
+        handoff_row(5, h5[:4], h5[4], "expansion within 12 months of first value (the pass rule)", 0, 0,
+                    "No SLA applies: expanding within 12 months of first value is the pass rule itself.", h5[5], None),
+        handoff_row(6, h6[:4], h6[4], f"renewal outreach {sla.renewal_outreach_days} days before the renewal date",
+                    h6[5], h6[6], "No stated renewal date fell due in the window.", h6[7] if n_subs else None,
+                    None if n_subs else "No subscriptions are loaded, so renewals cannot be checked."),
+    ]
+    return {"stage_conversion": stages, "handoffs": handoffs}
+
+
 def compute(db: str, as_of_arg: dt.date | None = None) -> dict:
     con = duckdb.connect(db, read_only=True)
     cfg = settings(con)
-    con.execute(SETUP.format(stages=stage_values(cfg), state=STATE))
+    chain = stage_chain(cfg)
+    con.execute(SETUP.format(stages=stage_values(cfg), state=STATE,
+                             chain=", ".join(f"({text(n)}, {i})" for i, n in enumerate(chain))))
     q = lambda sql: con.execute(sql).fetchone()  # noqa: E731
     latest = q(LATEST)[0]
     as_of = as_of_arg or (min(latest, dt.date.today()) if latest else dt.date.today())
@@ -427,9 +773,10 @@ def compute(db: str, as_of_arg: dt.date | None = None) -> dict:
     renew = q(f"""SELECT count(*) FILTER (CAST(renewal_outreach_at AS DATE) <= {A}), count(*) FROM lifecycle
                   WHERE renewal_date > {A} AND renewal_date <= {horizon}""")
     out["renewal_outreach_coverage"] = ratio(renew[0], renew[1])
+    lists = tables(con, cfg, as_of, start, end, (n_closed, n_won, avg_won), n_subs)
     con.close()
     return {"as_of": as_of.isoformat(), "window": {"start": start.isoformat(), "end": end.isoformat()},
-            "metrics": {k: (None if v is None else float(v)) for k, v in out.items()}}
+            "metrics": {k: (None if v is None else float(v)) for k, v in out.items()}, **lists}
 
 
 def main(argv: list[str] | None = None) -> int:
