@@ -79,7 +79,7 @@ def _history_positions(frames: Frames) -> pl.DataFrame:
                    key=settings.model_dump_json(include={"stages"}))
 
 
-def _place_history(history: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+def _place_history(history: pl.DataFrame, settings: Settings, *keep: str) -> pl.DataFrame:
     lookup = stage_lookup(settings).select("stage_key", "stage_name", "state")
     won_idx = len(stage_chain(settings)) - 1
     index = _chain_index(settings)
@@ -92,7 +92,7 @@ def _place_history(history: pl.DataFrame, settings: Settings) -> pl.DataFrame:
                 idx=pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64)).otherwise(pl.col("idx")))
     )
     return history.join(placed, on="stage", how="left", maintain_order="left", nulls_equal=True).select(
-        "opportunity_id", "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
+        "opportunity_id", *keep, "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
 
 
 def history_span(frames: Frames) -> pl.DataFrame:
@@ -104,16 +104,39 @@ def history_span(frames: Frames) -> pl.DataFrame:
 
 def cohort_history(frames: Frames, period: Period) -> pl.DataFrame:
     """The stage-history rows of the deals created in the window, in table order; once per frames and window."""
-    def make() -> pl.DataFrame:
-        cohort = deal_cohort(frames, period).select("opportunity_id")
-        return frames.stage_history.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
-    return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=2)
+    return _coded_history(frames, period).drop("code")
+
+
+def _deal_codes(frames: Frames, period: Period) -> pl.DataFrame:
+    """The distinct deals created in the window (opportunity_id, code): `code` is an integer key.
+
+    The funnel's work on stage history (hundreds of thousands of deals, millions of rows) groups,
+    sorts and joins by deal; integers do that several times faster than the text ids.
+    """
+    return derived(frames, "deal_codes", lambda: deal_cohort(frames, period).select("opportunity_id").unique(
+        keep="first", maintain_order=True).with_row_index("code"), key=(period.start, period.end), limit=2)
+
+
+def _coded_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """deal_cohort with each deal's code (see _deal_codes)."""
+    cohort = deal_cohort(frames, period, by)
+    codes = _deal_codes(frames, period)
+    if by is None and codes.height == cohort.height:  # ids are distinct (the store's key): codes are row numbers
+        return cohort.with_row_index("code")
+    return cohort.join(codes, on="opportunity_id", how="left", maintain_order="left")
+
+
+def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
+    """cohort_history with each row's deal code; once per frames and window."""
+    return derived(frames, "cohort_history", lambda: frames.stage_history.join(
+        _deal_codes(frames, period), on="opportunity_id", how="inner", maintain_order="left"),
+        key=(period.start, period.end), limit=2)
 
 
 def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
-    """_history_positions of the deals created in the window only (what the funnel of that window reads)."""
-    return derived(frames, "cohort_positions", lambda: _place_history(cohort_history(frames, period),
-                                                                     frames.settings),
+    """_history_positions of the deals created in the window only (what the funnel of that window reads), with code."""
+    return derived(frames, "cohort_positions", lambda: _place_history(_coded_history(frames, period),
+                                                                     frames.settings, "code"),
                    key=(period.start, period.end), limit=2)
 
 
@@ -189,19 +212,26 @@ def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataF
 
     History, else the current stage; won deals reach the won step; lost deals without history reach step 0.
     """
+    return _coded_reach(frames, period, by).select("opportunity_id", "group", "reached")
+
+
+def _coded_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
+    """deal_reach with each deal's code (see _deal_codes)."""
     index = _chain_index(frames.settings)
     won_idx = index.height - 1
-    cohort = deal_cohort(frames, period, by).join(index, on="stage_name", how="left")
+    # The stage's chain position looked up for the few distinct stage names, not joined to every deal.
+    position = pl.col("stage_name").replace_strict(index["stage_name"], index["idx"], default=None,
+                                                   return_dtype=pl.Int64)
     current = (
         pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64))
-        .when(pl.col("state") == "open").then(pl.col("idx").fill_null(0))
+        .when(pl.col("state") == "open").then(position.fill_null(0))
         .otherwise(pl.lit(0, pl.Int64))
     )
-    history_max = _cohort_positions(frames, period).group_by("opportunity_id").agg(history_max=pl.col("idx").max())
+    history_max = _cohort_positions(frames, period).group_by("code").agg(history_max=pl.col("idx").max())
     return (
-        cohort.with_columns(current=current)
-        .join(history_max, on="opportunity_id", how="left")
-        .select("opportunity_id", "group",
+        _coded_cohort(frames, period, by).with_columns(current=current)
+        .join(history_max, on="code", how="left")
+        .select("opportunity_id", "code", "group",
                 reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
     )
 
@@ -216,40 +246,41 @@ def days_in_stage(frames: Frames) -> pl.DataFrame:
 
 
 def _cohort_days(frames: Frames, period: Period) -> pl.DataFrame:
-    """days_in_stage of the deals created in the window only: a deal's days depend on its own rows alone."""
+    """days_in_stage of the deals created in the window only, by code: a deal's days depend on its own rows alone."""
     def make() -> pl.DataFrame:
-        cohort = deal_cohort(frames, period).select("opportunity_id")
-        opps = frames.opportunities.join(cohort, on="opportunity_id", how="semi", maintain_order="left")
-        return _days_in_stage(frames, _cohort_positions(frames, period), opps)
+        # The cohort's deals are the opportunities created in the window: their states and close dates.
+        opps = frames.opportunities.join(_deal_codes(frames, period), on="opportunity_id", how="inner",
+                                         maintain_order="left")
+        return _days_in_stage(frames, _cohort_positions(frames, period), opps, key="code")
     return derived(frames, "cohort_days", make, key=(period.start, period.end), limit=2)
 
 
 def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
-                   opps: pl.DataFrame | None = None) -> pl.DataFrame:
+                   opps: pl.DataFrame | None = None, key: str = "opportunity_id") -> pl.DataFrame:
     won_idx = len(stage_chain(frames.settings)) - 1
     history = _history_positions(frames) if history is None else history
     opps = frames.opportunities if opps is None else opps
     # A closed deal whose history never shows the closing stage left its last stage on its close date.
-    closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select("opportunity_id").unique()
+    closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select(key).unique()
     closes = (
         opps.filter(pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
-        .join(closed_rows, on="opportunity_id", how="anti")
-        .select("opportunity_id", "state", changed_at=pl.col("close_date").cast(_DT), idx=pl.lit(None, pl.Int64))
+        .join(closed_rows, on=key, how="anti")
+        .select(key, "state", changed_at=pl.col("close_date").cast(_DT), idx=pl.lit(None, pl.Int64))
     )
     # Each visit ends when the deal's next row begins (rows sorted by deal, then time).
-    same_deal = pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id")
+    same_deal = pl.col(key).shift(-1) == pl.col(key)
     visits = (
-        pl.concat([history.select("opportunity_id", "state", "changed_at", "idx"), closes])
-        .sort("opportunity_id", "changed_at")
+        pl.concat([history.select(key, "state", "changed_at", "idx"), closes])
+        .sort(key, "changed_at")
         .with_columns(left_at=pl.when(same_deal).then(pl.col("changed_at").shift(-1)))
         .filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
     )
     return (
-        visits.group_by("opportunity_id", "idx")
+        visits.group_by(key, "idx")
         .agg(days=((pl.col("left_at") - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400).sum(),
              ended=pl.col("left_at").is_not_null().all())
         .filter(pl.col("ended") & (pl.col("days") >= 0))
-        .select("opportunity_id", "idx", "days")
+        .select(key, "idx", "days")
     )
 
 
@@ -267,11 +298,13 @@ def _tally(reach: pl.DataFrame, times: pl.DataFrame, steps: list[str], by: By | 
                          schema={"step": pl.Int64, "stage": pl.String})
     groups = reach.select("group").unique() if by is not None else pl.DataFrame({"group": ["All"]})
     grid = groups.join(chain, how="cross")
+    # Entered a step = reached it or further: tallied from how many records reached each step, not per record.
+    reached = reach.group_by("group", "reached").agg(n=pl.len().cast(pl.Int64))
     counts = (
-        reach.join(chain.select("step"), how="cross")
+        reached.join(chain.select("step"), how="cross")
         .group_by("group", "step")
-        .agg(entered=(pl.col("reached") >= pl.col("step")).sum().cast(pl.Int64),
-             converted=(pl.col("reached") > pl.col("step")).sum().cast(pl.Int64))
+        .agg(entered=pl.col("n").filter(pl.col("reached") >= pl.col("step")).sum(),
+             converted=pl.col("n").filter(pl.col("reached") > pl.col("step")).sum())
     )
     timing = (
         times.join(reach.select("id", "group"), on="id", how="inner")
@@ -310,8 +343,8 @@ def opportunity_funnel(frames: Frames, period: Period, by: By | None = None) -> 
     Columns [by], step, stage, entered, converted, rate, cumulative_rate, median_days, p90_days,
     timed (deals whose time in the stage is known).
     """
-    reach = deal_reach(frames, period, by).rename({"opportunity_id": "id"})
-    times = _cohort_days(frames, period).rename({"opportunity_id": "id"})
+    reach = _coded_reach(frames, period, by).select(id="code", group="group", reached="reached")
+    times = _cohort_days(frames, period).rename({"code": "id"})
     return _tally(reach, times, stage_chain(frames.settings), by)
 
 
