@@ -452,6 +452,24 @@ def distinct_values(frames: Frames) -> dict[str, list[str]]:
     }
 
 
+def file_reader(frames: Frames, table: str) -> TableReader | None:
+    """The reader that can answer in SQL for a table these frames have not read (None: use the frame).
+
+    For a caller that needs a few rows of a big table once (a one-shot report): reading just those
+    rows from the file costs a fraction of reading the table. Frames read from no file, tables read
+    already and filtered tables answer None.
+    """
+    return frames._pushdown(table)
+
+
+def read_rows(frames: Frames, table: str, where: str) -> pl.DataFrame | None:
+    """The rows of a table these frames have not read that match an SQL condition, in table order, read as
+    the whole table would be (None when file_reader has no reader: filter the frame instead)."""
+    reader = file_reader(frames, table)
+    return reader.query(f"{store.select_sql(table)} WHERE {where}") if reader is not None else None
+
+
 __all__ = ["Filters", "Frames", "StaleData", "TableReader", "apply_filters", "default_as_of", "distinct_values",
-           "empty_frames", "frames_from_tables", "latest_event_date", "load_frames", "open_frames"]
+           "empty_frames", "file_reader", "frames_from_tables", "latest_event_date", "load_frames", "open_frames",
+           "read_rows"]
 

@@ -12,8 +12,7 @@ from revops.frames import Frames
 from revops.memo import derived
 from revops.funnel import cohort_history, deal_cohort
 from revops.metrics.common import (closed_between, deal_columns, fractional_days, in_window, lifecycle_won,
-                                   won_between)
-from revops.rows import rows_between
+                                   table_between, won_between)
 from revops.metrics.diagnostic import reached_mql
 from revops.period import Period, years_before
 from revops.pipeline_review import last_stage_change
@@ -166,7 +165,7 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     """
     s = frames.settings
     opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT))
-    leads = rows_between(frames.leads, "created_at", period.start, period.end).filter(reached_mql()).join(
+    leads = table_between(frames, "leads", "created_at", period.start, period.end).filter(reached_mql()).join(
         opp_created, on="opportunity_id", how="left")
     qualified = pl.coalesce(pl.col("mql_at").cast(_DT), pl.col("sql_at").cast(_DT), pl.col("created_at").cast(_DT))
     became_opp = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()

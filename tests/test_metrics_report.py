@@ -99,3 +99,47 @@ def test_period_with_start_after_end_is_a_clear_error():
     """--start after --end: one sentence naming both dates."""
     with pytest.raises(UserError, match="2024-05-01 is after its end 2024-04-01"):
         resolve_period(_frames(), None, D(2024, 5, 1), D(2024, 4, 1))
+
+
+def _whole(path):
+    """Frames of the file with every table read whole."""
+    from revops.frames import open_frames
+    from revops.schema import TABLES
+    frames = open_frames(path, read_only=True)
+    for name in TABLES:
+        frames.table(name)
+    return frames
+
+
+@pytest.mark.parametrize("as_of", [None, D(2025, 3, 31)])
+def test_report_reading_windows_from_the_file_equals_the_report_of_whole_tables(demo_file, as_of):
+    """With rows_from_file (leads and usage windows read from the file) the JSON is byte for byte the same."""
+    from revops.frames import file_reader, open_frames
+    from revops.metrics.common import rows_from_file
+    whole = _whole(demo_file)
+    period = resolve_period(whole, as_of, None, None)
+    expected = json.dumps(metrics_report(whole, period), indent=2)
+    lazy = open_frames(demo_file, read_only=True)
+    with rows_from_file():
+        got = json.dumps(metrics_report(lazy, period), indent=2)
+    assert got == expected
+    assert file_reader(lazy, "usage") and file_reader(lazy, "leads")  # never read whole: the windows came from the file
+
+
+def test_table_between_from_the_file_keeps_the_rows_and_their_order(demo_file):
+    """A window read from the file (and a later window inside it) holds the table's rows of those days, in table order."""
+    from revops.frames import file_reader, open_frames
+    from revops.metrics.common import rows_from_file, table_between
+    whole = _whole(demo_file)
+    lazy = open_frames(demo_file, read_only=True)
+    end = whole.usage["date"].max()
+    windows = [("usage", "date", end - dt.timedelta(days=10), end),
+               ("usage", "date", end - dt.timedelta(days=40), end - dt.timedelta(days=20)),  # inside the first read
+               ("leads", "pql_at", end - dt.timedelta(days=200), end)]  # a column out of order: filtered
+    with rows_from_file():
+        for table, col, start, stop in windows:
+            expected = whole.table(table).filter(pl.col(col).cast(pl.Date).is_between(start, stop))
+            got = table_between(lazy, table, col, start, stop)
+            assert expected.height > 0
+            assert got.equals(expected)
+    assert file_reader(lazy, "usage") and file_reader(lazy, "leads")

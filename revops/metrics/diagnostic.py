@@ -8,7 +8,7 @@ from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
     active_accounts, days_to, detail, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
-    rows_between, usage_between, usage_features, used,
+    table_between, usage_between, usage_features, used,
 )
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, metric
@@ -20,7 +20,7 @@ NO_LEADS = "No leads created in the window"
 
 def _leads_in_window(frames: Frames, period: Period) -> pl.DataFrame:
     """Leads created in the window."""
-    return rows_between(frames.leads, "created_at", period.start, period.end)
+    return table_between(frames, "leads", "created_at", period.start, period.end)
 
 
 def reached_sql() -> pl.Expr:

@@ -6,10 +6,9 @@ import datetime as dt
 import polars as pl
 
 from revops.frames import Frames
-from revops.memo import derived
 from revops.metrics.common import (
-    active_accounts, between, day, days_before, days_to, deal_columns, detail, fmt_day, in_window, ratio, result,
-    rows_between, total, usage_between, used, users_between, users_by_account,
+    active_accounts, column_n_unique, day, days_before, days_to, deal_columns, detail, fmt_day, ratio,
+    result, rows_between, table_between, total, usage_between, used, users_between, users_by_account,
 )
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -74,9 +73,8 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     """
     now_start, _ = days_to(as_of, TREND_DAYS)
     before_start, _ = days_before(as_of, TREND_DAYS, TREND_DAYS)
-    usage = frames.usage
     # n_unique counts a missing feature as one more feature, as the breadth definition says.
-    n_features = max(derived(usage, "feature_n_unique", lambda: usage["feature"].n_unique()), 1)
+    n_features = max(column_n_unique(frames, "usage", "feature"), 1)
     recent = usage_between(frames, before_start, as_of).with_columns(
         activity=pl.coalesce("active_users", "events").fill_null(0).cast(pl.Float64),
         days_ago=(pl.lit(as_of) - pl.col("date")).dt.total_days(),
@@ -120,7 +118,7 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
         "else events). An account without usage scores 0.")
 def engagement_score(frames: Frames, period: Period) -> MetricResult:
     """Mean engagement score (0-100) over accounts active at as_of."""
-    if frames.usage.height == 0:
+    if frames.height("usage") == 0:
         return MetricResult.empty("No usage loaded")
     scores = engagement(frames, period.as_of)
     if scores.height == 0:
@@ -167,9 +165,9 @@ def at_risk_arr(frames: Frames, period: Period) -> MetricResult:
         "Number of leads that became product-qualified (PQL) in the window.")
 def pql_count(frames: Frames, period: Period) -> MetricResult:
     """Leads with pql_at in the window."""
-    if frames.leads.height == 0:
+    if frames.height("leads") == 0:
         return MetricResult.empty("No leads loaded")
-    leads = frames.leads.filter(in_window("pql_at", period))
+    leads = table_between(frames, "leads", "pql_at", period.start, period.end)
     rows = detail(lambda: leads.select("lead_id", "created_at", "pql_at", "source", "owner", "account_id")
                   .sort("pql_at"))
     return result(leads.height, "No leads loaded", rows)

@@ -15,7 +15,7 @@ from revops.errors import UserError
 from revops.format import display_unit, format_value
 from revops.frames import (Filters, Frames, StaleData, apply_filters, default_as_of, distinct_values,
                            open_frames)
-from revops.metrics.common import is_number
+from revops.metrics.common import is_number, rows_from_file
 from revops.metrics.registry import BY_ID, REGISTRY, TIERS, compute, scalar_metrics
 from revops.period import DEFAULT_WINDOW_DAYS, Period
 
@@ -141,17 +141,18 @@ def cli_metrics(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, path: Path) -> int:
     """One metrics report of the file, all of it from one data version."""
     # Each table is read when a metric first needs it; whatever no metric reads is never read. The
-    # tables the report will need are read ahead, in the order it uses them, beside the computing.
+    # tables the report will need whole are read ahead, in the order it uses them, beside the computing;
+    # of leads and usage it needs windows only, read from the file alone (rows_from_file).
     everything = open_frames(path, read_only=True)
-    everything.prefetch(["opportunities", "subscriptions", "spend", "targets", "lifecycle", "leads", "usage",
-                         "stage_history"])
+    everything.prefetch(["opportunities", "subscriptions", "spend", "targets", "lifecycle", "stage_history"])
     period = resolve_period(everything, args.as_of, args.start, args.end)
     frames = everything
     if args.segment:
         if args.segment not in distinct_values(everything)["segment"]:
             print(f"warning: no data has the segment {args.segment!r}; every metric will be empty.", file=sys.stderr)
         frames = apply_filters(everything, Filters(segment=(args.segment,)))
-    report = metrics_report(frames, period, include_tables=True)
+    with rows_from_file():
+        report = metrics_report(frames, period, include_tables=True)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
