@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -50,8 +51,9 @@ class TableReader:
     def __init__(self, db: str | Path, version: int, read_only: bool) -> None:
         self.db, self.version, self.read_only = Path(db), version, read_only
 
-    def query(self, sql: str) -> pl.DataFrame:
-        """A query's rows as a frame, from the data version this reader was opened at."""
+    @contextmanager
+    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one read transaction at this reader's data version (else StaleData)."""
         with store.connect(self.db, read_only=self.read_only) as con:
             # One read transaction: the version checked is the version read.
             con.execute("BEGIN TRANSACTION")
@@ -60,15 +62,31 @@ class TableReader:
                 if (int(rows[0][0]) if rows else 0) != self.version:
                     raise StaleData("The data changed while this view was being read (a new upload or undo). "
                                     "Reload the page to see the new numbers.")
-                return con.sql(sql).pl()
+                yield con
             finally:
                 con.execute("ROLLBACK")
 
+    def query(self, sql: str) -> pl.DataFrame:
+        """A query's rows as a frame, from the data version this reader was opened at."""
+        with self._reading() as con:
+            return con.sql(sql).pl()
+
     def table(self, name: str) -> pl.DataFrame:
-        """A canonical table (or the opportunity snapshots)."""
+        """A canonical table (or the opportunity snapshots), text columns Categorical (see compact)."""
         if name == SNAPSHOTS:
-            return self.query(f"SELECT {SNAPSHOT_COLUMNS} FROM _opportunity_snapshots")
-        return self.query(store.select_sql(name))
+            return self._columns([f"SELECT {c} FROM _opportunity_snapshots" for c in SNAPSHOT_COLUMNS.split(", ")])
+        return self._columns([store.select_sql(name, [c.name]) for c in columns(name)])
+
+    def _columns(self, selects: list[str]) -> pl.DataFrame:
+        """A table's columns, one query each, in one transaction (same version, same row order).
+
+        A whole-table read hands Polars every column's Arrow buffers at once and frees the text ones
+        among the numbers it keeps; a column at a time, text converted a batch at a time, leaves far
+        less memory stranded (a million deals: about a third less resident memory, and faster).
+        """
+        with self._reading() as con:
+            # DuckDB's scans keep insertion order (preserve_insertion_order), so every column is in table order.
+            return pl.DataFrame([_read_column(con, sql) for sql in selects])
 
     def column_max(self, table: str, column: str) -> object:
         """max(column) of a canonical table, computed where the data lives."""
@@ -92,6 +110,28 @@ class TableReader:
 
 SNAPSHOT_COLUMNS = ("snapshot_date, opportunity_id, stage, CAST(amount AS DOUBLE) AS amount, close_date, "
                     "is_closed, is_won, forecast_category, owner")
+_BATCH_ROWS = 1_000_000
+
+
+def compact(df: pl.DataFrame) -> pl.DataFrame:
+    """Text columns other than ids as Categorical: 4 bytes a cell instead of Polars' 16-byte string view.
+
+    Stages, owners, sources, features repeat on millions of rows; Polars keeps each distinct text once
+    (its categories are global and compare as text: == "won", is_in([...]), sorting and joins between
+    two such columns behave as on strings). Ids (*_id) stay strings: nearly every id is distinct, so
+    categories would save little and cost a hash per row on every read, and ids are joined everywhere.
+    """
+    text = [c for c, t in df.schema.items() if t == pl.String and not c.endswith("_id")]
+    return df.with_columns(pl.col(text).cast(pl.Categorical)) if text else df
+
+
+def _read_column(con: duckdb.DuckDBPyConnection, sql: str) -> pl.Series:
+    """One column of a query as a Series, text made compact a batch at a time (a small transient)."""
+    reader = con.sql(sql).to_arrow_reader(_BATCH_ROWS)
+    parts = [compact(pl.from_arrow(batch)).to_series() for batch in reader]  # type: ignore[union-attr]
+    if not parts:
+        return compact(pl.from_arrow(reader.schema.empty_table())).to_series()  # type: ignore[union-attr]
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
 
 
 class Frames:
@@ -294,16 +334,17 @@ def frames_from_tables(tables: dict[str, pl.DataFrame], settings: Settings | Non
                 for c in base.columns]
         extra = [c for c in given.columns if c not in base.columns]
         out[name] = given.select(cols + [pl.col(c) for c in extra])
+    out = {name: compact(df) for name, df in out.items()}
     out["opportunities"] = classify(out["opportunities"], settings)
-    return Frames(**out, settings=settings, snapshots=snapshots)
+    return Frames(**out, settings=settings, snapshots=compact(snapshots) if snapshots is not None else None)
 
 
 def load_frames(con: duckdb.DuckDBPyConnection) -> Frames:
     """Read every canonical table of the file (one read each) and classify the stages."""
     settings = store.get_settings(con)
-    tables = {t: store.read_table(con, t) for t in TABLES}
+    tables = {t: compact(store.read_table(con, t)) for t in TABLES}
     tables["opportunities"] = classify(tables["opportunities"], settings)
-    snaps = con.sql(f"SELECT {SNAPSHOT_COLUMNS} FROM _opportunity_snapshots").pl()
+    snaps = compact(con.sql(f"SELECT {SNAPSHOT_COLUMNS} FROM _opportunity_snapshots").pl())
     return Frames(**tables, settings=settings, snapshots=snaps)
 
 
@@ -469,7 +510,7 @@ def read_rows(frames: Frames, table: str, where: str) -> pl.DataFrame | None:
     return reader.query(f"{store.select_sql(table)} WHERE {where}") if reader is not None else None
 
 
-__all__ = ["Filters", "Frames", "StaleData", "TableReader", "apply_filters", "default_as_of", "distinct_values",
-           "empty_frames", "file_reader", "frames_from_tables", "latest_event_date", "load_frames", "open_frames",
-           "read_rows"]
+__all__ = ["Filters", "Frames", "StaleData", "TableReader", "apply_filters", "compact", "default_as_of",
+           "distinct_values", "empty_frames", "file_reader", "frames_from_tables", "latest_event_date", "load_frames",
+           "open_frames", "read_rows"]
 

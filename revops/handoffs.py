@@ -170,7 +170,7 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     qualified = pl.coalesce(pl.col("mql_at").cast(_DT), pl.col("sql_at").cast(_DT), pl.col("created_at").cast(_DT))
     became_opp = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()
     cold = qualified + pl.duration(days=s.stall_days) <= _cutoff(period.as_of)
-    disqualified = pl.col("status").str.to_lowercase().str.contains("disqual").fill_null(False)
+    disqualified = pl.col("status").cast(pl.String).str.to_lowercase().str.contains("disqual").fill_null(False)
     response = fractional_days("created_at", "first_response_at") * 24 * 60
     records = leads.with_columns(qualified_at=qualified, response_minutes=response).with_columns(
         outcome=_outcome(became_opp, disqualified | cold),
@@ -350,7 +350,7 @@ def value_to_expand(frames: Frames, period: Period) -> Handoff:
     else:
         moves = pl.DataFrame(schema={"account_id": pl.String, "at": _DT})
     deals = frames.opportunities.filter(
-        (pl.col("state") == "won") & (pl.col("type").str.to_lowercase().str.contains("expansion|upsell")
+        (pl.col("state") == "won") & (pl.col("type").cast(pl.String).str.to_lowercase().str.contains("expansion|upsell")
                                       .fill_null(False))).select("account_id", at=pl.col("close_date").cast(_DT))
     first_expansion = (
         cohort.join(pl.concat([moves, deals]), on="account_id", how="inner")

@@ -404,7 +404,7 @@ def reasons_table(rec: Recommendation) -> pl.DataFrame:
 
 
 def _is_self_serve(source: str = "source") -> pl.Expr:
-    return pl.col(source).fill_null("").str.to_lowercase().str.replace_all(r"[^0-9a-z]", "").is_in(
+    return pl.col(source).cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(r"[^0-9a-z]", "").is_in(
         list(SELF_SERVE_SOURCES))
 
 

@@ -408,7 +408,7 @@ def top_deals(frames: Frames, as_of: dt.date, n: int = TOP_DEALS) -> pl.DataFram
 
 def forecast_category_expr() -> pl.Expr:
     """The forecast category normalised (Best Case → best_case); empty or unknown values count as pipeline."""
-    raw = pl.col("forecast_category").str.to_lowercase().str.replace_all(r"[^a-z]", "")
+    raw = pl.col("forecast_category").cast(pl.String).str.to_lowercase().str.replace_all(r"[^a-z]", "")
     names = {"commit": "commit", "bestcase": "best_case", "pipeline": "pipeline", "omitted": "omitted",
              "closed": "commit"}  # an open deal marked closed is as good as committed
     return raw.replace_strict(names, default="pipeline", return_dtype=pl.String)

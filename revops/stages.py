@@ -31,7 +31,7 @@ def stage_lookup(settings: Settings) -> pl.DataFrame:
 
 def stage_key_expr(col: str = "stage") -> pl.Expr:
     """Polars expression normalising a stage column the way `normalize` does."""
-    return pl.col(col).str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
+    return pl.col(col).cast(pl.String).str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
 
 
 def classify(opps: pl.DataFrame, settings: Settings) -> pl.DataFrame:

@@ -141,7 +141,8 @@ def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     adopters = pairs.group_by("feature").agg(accounts_using=pl.len())
     per_account = detail(lambda: (
         active.join(pairs.group_by("account_id", maintain_order=True).agg(
-            n_features_used=pl.len(), features_used=pl.col("feature").str.join(", ")), on="account_id", how="left")
+            n_features_used=pl.len(), features_used=pl.col("feature").cast(pl.String).str.join(", ")),
+            on="account_id", how="left")
         .with_columns(pl.col("n_features_used").fill_null(0))
         .sort("n_features_used", "arr")
     ))
