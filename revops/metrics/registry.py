@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import polars as pl
@@ -112,5 +112,9 @@ def compute(metric_id: str, frames: Frames, period: Period, *, details: bool = T
 
     def value() -> MetricResult:
         with values_only():
-            return BY_ID[metric_id].compute(frames, period)
+            result = BY_ID[metric_id].compute(frames, period)
+        # Some metrics keep the rows their value came from as detail anyway (movements, scores per
+        # account): nobody reads a value-only result's rows, and kept per trend point they add up to
+        # hundreds of megabytes at a million deals.
+        return replace(result, detail=None) if result.detail is not None else result
     return derived(frames, "metric_value", value, key=(metric_id, period), limit=2048)
