@@ -14,6 +14,8 @@ from revops.errors import UserError
 from revops.schema import MODELS, TABLES, columns
 
 _IN, _CHANGED, _OLD = "_rv_in", "_rv_changed", "_rv_old"
+_SIDE_BY_SIDE = 2  # a big upload goes in as this many streams, read by DuckDB on as many threads
+_BIG = 1 << 17  # rows from which an upload is worth splitting
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,28 @@ class Undone:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+class _Rows:
+    """A Polars frame as an Arrow C stream: DuckDB reads it without pyarrow, afresh for every statement."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow PyCapsule interface (string views go in without a copy)."""
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> tuple[str, list[str]]:
+    """(SQL source reading the frame, names to unregister): a big frame is split so DuckDB reads it in parallel."""
+    # One stream is read by one thread; UNION ALL of a few keeps the rows in order and uses every core.
+    n = _SIDE_BY_SIDE if frame.height >= _BIG else 1
+    step = -(-frame.height // n)
+    names = [f"{name}_{i}" for i in range(n)]
+    for i, part in enumerate(names):
+        con.register(part, _Rows(frame.slice(i * step, step)))
+    return "(" + " UNION ALL ".join(f"SELECT * FROM {part}" for part in names) + ")", names
 
 
 def _key_match(table: str, left: str, right: str) -> str:
@@ -118,11 +142,12 @@ def _write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
     removed_demo = store.is_demo(con)
     _drop_temp(con)
     # Arrow string views: no copy of the text on the way in, and DuckDB appends them ~3x faster than large strings.
-    con.register("_rv_frame", frame.select(names).to_arrow(compat_level=pl.CompatLevel.newest()))
+    source, registered = _register(con, "_rv_frame", frame.select(names))
     try:
-        incoming = f"({_typed_select(table, '_rv_frame')})"
-        # Compared with the demo's tables, about to be emptied, every incoming row is new.
-        overlap = 0 if removed_demo else _count(con, f"SELECT count(*) FROM {incoming} c SEMI JOIN {t} t ON {match}")
+        incoming = f"({_typed_select(table, source)})"
+        # Compared with an empty table or the demo's, about to be emptied, every incoming row is new.
+        empty = removed_demo or _count(con, f"SELECT count(*) FROM {t}") == 0
+        overlap = 0 if empty else _count(con, f"SELECT count(*) FROM {incoming} c SEMI JOIN {t} t ON {match}")
         if overlap:
             # Only rows whose key is already stored can be unchanged or replace something.
             con.execute(f"CREATE TEMP TABLE {_IN} AS SELECT * FROM {incoming}")
@@ -170,7 +195,7 @@ def _write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
             if table == "opportunities":
                 _write_snapshot(con, upload_id, as_of, incoming)
             if extras.height:
-                con.register("_rv_extras", extras.to_arrow(compat_level=pl.CompatLevel.newest()))
+                con.register("_rv_extras", _Rows(extras))
                 try:
                     con.execute("INSERT INTO _extras SELECT ?, \"__line__\", row_key, data FROM _rv_extras",
                                 [upload_id])
@@ -185,7 +210,8 @@ def _write_upload(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
         return Written(upload_id, changed - replaced, replaced, frame.height - changed, False, duplicate_of, as_of,
                        removed_demo)
     finally:
-        con.unregister("_rv_frame")
+        for part in registered:
+            con.unregister(part)
         _drop_temp(con)
 
 

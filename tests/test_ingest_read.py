@@ -1,10 +1,13 @@
 """Reading files as users have them: encodings, delimiters, quotes, line numbers, footers, bad files."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from revops.errors import UserError
 from revops.ingest import preview
@@ -81,6 +84,52 @@ def test_short_rows_are_found_after_a_sep_line_and_a_quoted_line_break():
     raw = read_raw(b'a,b,c\n"x\ny",1,2\n1,2\n4,5,6\n', "x.csv")
     assert [(line, p is not None) for line, p in raw.frame.select(LINE, PROBLEM).rows()] == [
         (2, False), (4, True), (5, False)]
+
+
+# Cells of a file without quotes: letters, digits, spaces inside, never a delimiter or a line break.
+_plain_cell = st.text(alphabet="abcXYZ019 .-", max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(width=st.integers(min_value=2, max_value=5),
+       rows=st.lists(st.lists(_plain_cell, min_size=0, max_size=7), min_size=1, max_size=12),
+       delim=st.sampled_from([",", ";", "\t", "|"]), crlf=st.booleans(), last_break=st.booleans(),
+       sep_line=st.booleans(), on_disk=st.booleans())
+def test_short_rows_of_a_file_without_quotes_are_exactly_the_rows_with_fewer_fields(
+        tmp_path_factory, width, rows, delim, crlf, last_break, sep_line, on_disk):
+    """Without quotes, fields are counted per line from the bytes: a row is short iff it has fewer fields."""
+    header = [f"h{i}" for i in range(width)]
+    end = "\r\n" if crlf else "\n"
+    lines = ([f"sep={delim}"] if sep_line else []) + [delim.join(header)] + [delim.join(r) for r in rows]
+    data = (end.join(lines) + (end if last_break else "")).encode()
+    source = data
+    if on_disk:
+        source = tmp_path_factory.mktemp("short") / "x.csv"
+        source.write_bytes(data)
+    raw = read_raw(source, "x.csv")
+    first = 2 + sep_line  # file line of the first data row
+    # A row whose cells are all blank is skipped as blank; every other row with fewer fields is flagged.
+    expected = {first + i for i, r in enumerate(rows) if len(r) < width and any(c.strip() for c in r)}
+    flagged = {line for line, p in raw.frame.select(LINE, PROBLEM).rows() if p and "fewer" in p}
+    assert flagged == expected
+
+
+@pytest.mark.parametrize("encoding, name", [("utf-8", "x.csv"), ("utf-8-sig", "x.csv"), ("cp1252", "x.csv"),
+                                            ("utf-16", "x.csv")])
+def test_the_file_hash_is_of_the_bytes_as_uploaded(tmp_path, encoding, name):
+    """The sha256 the reader reports is that of the file's own bytes, whatever encoding it was read in."""
+    data = "id,name\n1,José\n2,Zoë\n".encode(encoding)
+    assert read_raw(data, name).sha256 == hashlib.sha256(data).hexdigest()
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert read_raw(path, name).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_quoted_empty_and_blank_cells_are_null_like_empty_ones():
+    """A quoted empty cell and a cell of spaces read as null, like an empty cell; their neighbours are untouched."""
+    raw = read_raw(b'id,name,note\n1,"",x\n2,   ,\n3," ",y\n', "x.csv")
+    assert _values(raw, "name") == [None, None, None]
+    assert _values(raw, "note") == ["x", None, "y"]
 
 
 def test_a_five_megabyte_field_does_not_crash_the_reader():

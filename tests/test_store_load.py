@@ -357,3 +357,17 @@ def test_rejects_file_keeps_the_original_text_of_a_european_file():
     assert pv.rejects.select("line", "column").rows() == [(4, "Amount")]  # E1 spans lines 2-3
     out = pl.read_csv(pv.rejects_csv(), separator=",", infer_schema=False)
     assert out.rows() == [("E2", "Müller GmbH", "Prospecting", "viel", "Amount: “viel” is not an amount like 1,234.50")]
+
+
+def test_a_big_upload_read_side_by_side_lands_whole_and_in_file_order(db, monkeypatch):
+    """An upload split into parallel streams keeps every row, in file order, in the table and its snapshot."""
+    monkeypatch.setattr(uploads, "_BIG", 1000)  # split from 1,000 rows so a small file takes the parallel path
+    n = 2501  # odd: the two halves differ in size
+    rows = [[f"P{i:05d}", "Prospecting", str(i), "2024-01-10", ""] for i in range(n)]
+    r = _load(db, _file(*rows))
+    assert r.rows_inserted == n
+    with store.connect(db) as con:
+        table = con.sql("SELECT opportunity_id, CAST(amount AS DOUBLE) FROM opportunities").fetchall()
+        snap = con.sql("SELECT opportunity_id FROM _opportunity_snapshots").fetchall()
+    assert table == [(f"P{i:05d}", float(i)) for i in range(n)]  # scan order is insertion order
+    assert snap == [(f"P{i:05d}",) for i in range(n)]

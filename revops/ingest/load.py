@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from revops import store, uploads
 from revops.errors import UserError
 from revops.export import to_csv_bytes
 from revops.ingest.aliases import Match, guess_table, match_headers, targets
-from revops.ingest.read import LINE, RawTable, read_raw
+from revops.ingest.read import LINE, RawTable, file_sha256, read_raw
 from revops.ingest.validate import REJECT_SCHEMA, check
 from revops.schema import TABLES, Settings
 
@@ -146,17 +144,6 @@ def _first_values(raw: RawTable) -> dict[str, str | None]:
     return dict(zip(raw.headers, firsts.row(0))) if firsts.height else dict.fromkeys(raw.headers)
 
 
-def _sha256(source: bytes | Path) -> str:
-    h = hashlib.sha256()
-    if isinstance(source, Path):
-        with source.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    else:
-        h.update(source)
-    return h.hexdigest()
-
-
 @contextmanager
 def _connection(db: Db) -> Iterator[duckdb.DuckDBPyConnection]:
     if isinstance(db, duckdb.DuckDBPyConnection):
@@ -192,11 +179,8 @@ def preview(data: bytes | Path | str, file_name: str | None = None, table: str |
     name = file_name or (source.name if isinstance(source, Path) else "upload.csv")
     if table is not None and table not in TABLES:
         raise UserError(f"Unknown table “{table}”; use one of: {', '.join(TABLES)}.")
-    # The file's hash is computed beside the reading (hashlib lets go of the GIL on large blocks).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_sha256, source)
-        raw = read_raw(source, name)
-        sha = digest.result()
+    raw = read_raw(source, name)  # hashes the file on its way through
+    sha = raw.sha256 or file_sha256(source)
     saved: tuple[str, dict[str, str]] | None = None
     if db is not None and (settings is None or not mapping):
         with _connection(db) as con:

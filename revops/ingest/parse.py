@@ -325,7 +325,8 @@ def labels(s: pl.Series, table: dict[str, str]) -> Parsed:
     seen = s.drop_nulls().unique()
     key = seen.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "").replace_strict(table, default=None,
                                                                                  return_dtype=pl.String)
-    known = {k: v for k, v in zip(seen.to_list(), key.to_list()) if v is not None}
+    # Labels already in canonical form map to themselves: only the others cost a pass over the rows.
+    known = {k: v for k, v in zip(seen.to_list(), key.to_list()) if v is not None and v != k}
     out = s.replace(known) if known else s
     return Parsed(out, pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True).alias("bad"), "text")
 

@@ -83,7 +83,9 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     parsed, so the text and the typed values of a big file are never held whole side by side; the
     rejected rows' text is fetched again afterwards (RawTable.keep_rows).
     """
-    lines = raw.frame[LINE]
+    # One chunk per column from here on: columns of different chunking would be realigned (copied whole)
+    # by every later step that puts them side by side. Each source column is rechunked as it is parsed.
+    lines = raw.frame[LINE].rechunk()
     height = raw.frame.height
     comma = raw.delimiter == ";"
     source_of = {dst: src for src, dst in mapping.items()}
@@ -101,14 +103,15 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
         if src is None:
             out[spec.name] = pl.repeat(None, height, dtype=polars_type(spec), eager=True).alias(spec.name)
             continue
-        parsed = _parse(spec, table, raw.frame[src], settings, comma)
+        values = raw.frame[src].rechunk()
+        parsed = _parse(spec, table, values, settings, comma)
         out[spec.name] = parsed.values.cast(polars_type(spec)).alias(spec.name)
         bad_of[spec.name] = parsed.bad
         if parsed.note:
             notices.append(f"{src}: {parsed.note}.")
         rejects.append(_reasons(lines, parsed.bad, src, f"not {parsed.expected}",
-                                f"{{}} is not {parsed.expected}", raw.frame[src]))
-        del parsed
+                                f"{{}} is not {parsed.expected}", values))
+        del parsed, values
         let_go(src)
 
     if ARR in source_of:  # an annual amount stands in for a missing monthly one
