@@ -1,6 +1,7 @@
 """Funnel conversion: the lead funnel and the opportunity stage funnel, by cohort, segment, source or owner."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -8,6 +9,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
+from revops.reads import rows_with_keys
 from revops.rows import rows_between
 from revops.period import Period
 from revops.schema import Settings
@@ -79,7 +81,7 @@ def _history_positions(frames: Frames) -> pl.DataFrame:
                    key=settings.model_dump_json(include={"stages"}))
 
 
-def _place_history(history: pl.DataFrame, settings: Settings, *keep: str) -> pl.DataFrame:
+def _place_history(history: pl.DataFrame, settings: Settings, key: str = "opportunity_id") -> pl.DataFrame:
     lookup = stage_lookup(settings).select("stage_key", "stage_name", "state")
     won_idx = len(stage_chain(settings)) - 1
     index = _chain_index(settings)
@@ -92,7 +94,7 @@ def _place_history(history: pl.DataFrame, settings: Settings, *keep: str) -> pl.
                 idx=pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64)).otherwise(pl.col("idx")))
     )
     return history.join(placed, on="stage", how="left", maintain_order="left", nulls_equal=True).select(
-        "opportunity_id", *keep, "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
+        key, "state", changed_at=pl.col("changed_at").cast(_DT), idx="idx")
 
 
 def history_span(frames: Frames) -> pl.DataFrame:
@@ -102,41 +104,62 @@ def history_span(frames: Frames) -> pl.DataFrame:
         first_seen=pl.col("changed_at").cast(_DT).min(), last_seen=pl.col("changed_at").cast(_DT).max()))
 
 
-def cohort_history(frames: Frames, period: Period) -> pl.DataFrame:
-    """The stage-history rows of the deals created in the window, in table order; once per frames and window."""
-    return _coded_history(frames, period).drop("code")
-
-
 def _deal_codes(frames: Frames, period: Period) -> pl.DataFrame:
-    """The distinct deals created in the window (opportunity_id, code): `code` is an integer key.
+    """The distinct deals created in the window (code, opportunity_id): `code` is an integer key, the row number.
 
     The funnel's work on stage history (hundreds of thousands of deals, millions of rows) groups,
     sorts and joins by deal; integers do that several times faster than the text ids.
     """
-    return derived(frames, "deal_codes", lambda: deal_cohort(frames, period).select("opportunity_id").unique(
+    return derived(frames, "deal_codes", lambda: _cohort_rows(frames, period).select("opportunity_id").unique(
         keep="first", maintain_order=True).with_row_index("code"), key=(period.start, period.end), limit=2)
+
+
+def cohort_deals(frames: Frames, period: Period) -> pl.DataFrame:
+    """The opportunities created in the window, in table order: every column, `created` (the day the cohort
+    counts) and `code` (see _deal_codes)."""
+    rows = _cohort_rows(frames, period)
+    codes = _deal_codes(frames, period)
+    if codes.height == rows.height:  # ids are distinct (the store's key): codes are the row numbers
+        return rows.with_columns(code=pl.int_range(rows.height, dtype=pl.UInt32))
+    return rows.join(codes, on="opportunity_id", how="left", maintain_order="left")
 
 
 def _coded_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
     """deal_cohort with each deal's code (see _deal_codes)."""
-    cohort = deal_cohort(frames, period, by)
-    codes = _deal_codes(frames, period)
-    if by is None and codes.height == cohort.height:  # ids are distinct (the store's key): codes are row numbers
-        return cohort.with_row_index("code")
-    return cohort.join(codes, on="opportunity_id", how="left", maintain_order="left")
+    if by is None:
+        return _breakdown(cohort_deals(frames, period), frames, None, "created").select(
+            "opportunity_id", "code", "group", "created", "state", "stage_name")
+    return deal_cohort(frames, period, by).join(_deal_codes(frames, period), on="opportunity_id", how="left",
+                                                maintain_order="left")
 
 
 def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
-    """cohort_history with each row's deal code; once per frames and window."""
-    return derived(frames, "cohort_history", lambda: frames.stage_history.join(
-        _deal_codes(frames, period), on="opportunity_id", how="inner", maintain_order="left"),
+    """The stage-history rows of the deals created in the window, in table order (code, stage, changed_at).
+
+    Once per frames and window; a one-shot report reads just these rows from the file (revops.reads).
+    """
+    return derived(frames, "cohort_history", lambda: rows_with_keys(
+        frames, "stage_history", _deal_codes(frames, period), "opportunity_id", ["stage", "changed_at"]),
         key=(period.start, period.end), limit=2)
+
+
+def cohort_last_change(frames: Frames, period: Period, as_of: dt.date) -> pl.DataFrame:
+    """When each deal created in the window last changed stage on or before as_of (columns code, last_change).
+
+    Its latest stage-history row on or before as_of, else its creation: pipeline_review.last_stage_change
+    for the cohort, by code (see cohort_deals).
+    """
+    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    latest = (_coded_history(frames, period).filter(pl.col("changed_at").cast(_DT) < cutoff)
+              .group_by("code").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
+    return cohort_deals(frames, period).select("code", "created_at").join(latest, on="code", how="left").select(
+        "code", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date)))
 
 
 def _cohort_positions(frames: Frames, period: Period) -> pl.DataFrame:
     """_history_positions of the deals created in the window only (what the funnel of that window reads), with code."""
     return derived(frames, "cohort_positions", lambda: _place_history(_coded_history(frames, period),
-                                                                     frames.settings, "code"),
+                                                                     frames.settings, key="code"),
                    key=(period.start, period.end), limit=2)
 
 
@@ -191,6 +214,17 @@ def deal_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.Data
 
 
 def _deal_cohort(frames: Frames, period: Period, by: By | None) -> pl.DataFrame:
+    return _breakdown(_cohort_rows(frames, period), frames, by, "created").select(
+        "opportunity_id", "group", "created", "state", "stage_name")
+
+
+def _cohort_rows(frames: Frames, period: Period) -> pl.DataFrame:
+    """The opportunities created in the window, every column and `created`, in table order; once per frames and window."""
+    return derived(frames, "cohort_rows", lambda: _created_between(frames, period), key=(period.start, period.end),
+                   limit=2)
+
+
+def _created_between(frames: Frames, period: Period) -> pl.DataFrame:
     opps = frames.opportunities
     created = pl.col("created_at").cast(pl.Date)
     undated = opps.filter(pl.col("created_at").is_null()).select("opportunity_id")
@@ -200,11 +234,8 @@ def _deal_cohort(frames: Frames, period: Period, by: By | None) -> pl.DataFrame:
                       .group_by("opportunity_id").agg(first_seen=pl.col("changed_at").cast(_DT).min()))
         opps = opps.join(first_seen, on="opportunity_id", how="left", maintain_order="left")
         created = pl.coalesce(created, pl.col("first_seen").cast(pl.Date))
-        cohort = opps.with_columns(created=created).filter(pl.col("created").is_between(period.start, period.end))
-    else:
-        cohort = rows_between(opps, "created_at", period.start, period.end).with_columns(created=created)
-    return _breakdown(cohort, frames, by, "created").select("opportunity_id", "group", "created", "state",
-                                                             "stage_name")
+        return opps.with_columns(created=created).filter(pl.col("created").is_between(period.start, period.end))
+    return rows_between(opps, "created_at", period.start, period.end).with_columns(created=created)
 
 
 def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
@@ -248,10 +279,7 @@ def days_in_stage(frames: Frames) -> pl.DataFrame:
 def _cohort_days(frames: Frames, period: Period) -> pl.DataFrame:
     """days_in_stage of the deals created in the window only, by code: a deal's days depend on its own rows alone."""
     def make() -> pl.DataFrame:
-        # The cohort's deals are the opportunities created in the window: their states and close dates.
-        opps = frames.opportunities.join(_deal_codes(frames, period), on="opportunity_id", how="inner",
-                                         maintain_order="left")
-        return _days_in_stage(frames, _cohort_positions(frames, period), opps, key="code")
+        return _days_in_stage(frames, _cohort_positions(frames, period), cohort_deals(frames, period), key="code")
     return derived(frames, "cohort_days", make, key=(period.start, period.end), limit=2)
 
 
@@ -454,6 +482,6 @@ def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, un
     return Bottleneck(worst["stage"], worst["rate"], worst["entered"], text + ".")
 
 
-__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_history", "history_span", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
+__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_deals", "cohort_last_change", "history_span", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
            "FUNNEL_KINDS", "days_in_stage", "deal_cohort", "funnel_table", "heatmap_cells", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
            "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

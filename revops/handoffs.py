@@ -10,12 +10,12 @@ import polars as pl
 from revops.format import format_value
 from revops.frames import Frames
 from revops.memo import derived
-from revops.funnel import cohort_history, deal_cohort
+from revops.funnel import cohort_deals, cohort_last_change
 from revops.metrics.common import (closed_between, deal_columns, fractional_days, in_window, lifecycle_won,
-                                   table_between, won_between)
+                                   won_between)
+from revops.reads import table_between
 from revops.metrics.diagnostic import reached_mql
 from revops.period import Period, years_before
-from revops.pipeline_review import last_stage_change
 from revops.revenue import arr_by_account, movements
 
 _DT = pl.Datetime("us")
@@ -224,10 +224,8 @@ def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
     Money at stake: lost and stalled amounts.
     """
     s = frames.settings
-    cohort = deal_cohort(frames, period).select("opportunity_id", "created")
-    opps = frames.opportunities.join(cohort, on="opportunity_id", how="inner").join(
-        last_stage_change(frames, period.as_of, cohort.select("opportunity_id"), cohort_history(frames, period)),
-        on="opportunity_id", how="left").with_columns(
+    opps = cohort_deals(frames, period).join(cohort_last_change(frames, period, period.as_of), on="code",
+                                             how="left", maintain_order="left").with_columns(
         days_since_change=(pl.lit(period.as_of) - pl.col("last_change")).dt.total_days())
     is_open = pl.col("state") == "open"
     stalled = is_open & (pl.col("days_since_change") >= s.stall_days).fill_null(False)

@@ -115,7 +115,7 @@ def _whole(path):
 def test_report_reading_windows_from_the_file_equals_the_report_of_whole_tables(demo_file, as_of):
     """With rows_from_file (leads and usage windows read from the file) the JSON is byte for byte the same."""
     from revops.frames import file_reader, open_frames
-    from revops.metrics.common import rows_from_file
+    from revops.reads import rows_from_file
     whole = _whole(demo_file)
     period = resolve_period(whole, as_of, None, None)
     expected = json.dumps(metrics_report(whole, period), indent=2)
@@ -129,7 +129,7 @@ def test_report_reading_windows_from_the_file_equals_the_report_of_whole_tables(
 def test_table_between_from_the_file_keeps_the_rows_and_their_order(demo_file):
     """A window read from the file (and a later window inside it) holds the table's rows of those days, in table order."""
     from revops.frames import file_reader, open_frames
-    from revops.metrics.common import rows_from_file, table_between
+    from revops.reads import rows_from_file, table_between
     whole = _whole(demo_file)
     lazy = open_frames(demo_file, read_only=True)
     end = whole.usage["date"].max()
@@ -143,3 +143,14 @@ def test_table_between_from_the_file_keeps_the_rows_and_their_order(demo_file):
             assert expected.height > 0
             assert got.equals(expected)
     assert file_reader(lazy, "usage") and file_reader(lazy, "leads")
+
+
+def test_cell_counts_of_unread_tables_equal_the_counts_of_read_ones(demo_file):
+    """Data quality counted in the file (tables not read) equals data quality counted on the frames, cell for cell."""
+    from revops.frames import open_frames
+    from revops.metrics.diagnostic import cell_quality
+    expected = cell_quality(_whole(demo_file))
+    lazy = open_frames(demo_file, read_only=True)
+    got = cell_quality(lazy)
+    assert got.equals(expected)
+    assert (got["valid"] < got["expected"]).any()  # the demo has defects, so validity is really compared

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 
 import polars as pl
 
-from revops.frames import Frames, file_reader, read_rows
+from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, details_wanted
-from revops.rows import rows_between
+from revops.reads import column_distinct, table_between
 from revops.period import Period
 from revops.revenue import arr_by_account
 
@@ -103,67 +101,6 @@ def fractional_minutes(start: str, end: str) -> pl.Expr:
     """end − start in minutes with seconds counted (timestamp columns)."""
     return (pl.col(end).cast(pl.Datetime("us")) - pl.col(start).cast(pl.Datetime("us"))).dt.total_seconds(
         fractional=True) / 60
-
-
-# ---------------------------------------------------------------------------------------
-# Windows of the big tables
-
-# A one-shot report reads only the rows its windows need (see rows_from_file). A page reads a whole
-# table once and slices it: it asks one table for many windows (trend points), each a query otherwise.
-_FROM_FILE: ContextVar[bool] = ContextVar("revops_rows_from_file", default=False)
-# A window read from the file reaches back at least this many days from its end, so that the other
-# windows of the same as-of (the 28 days to it and the 28 before) are slices of the same read.
-READ_BACK_DAYS = 56
-
-
-@contextmanager
-def rows_from_file() -> Iterator[None]:
-    """Inside this block, windows of tables not read yet are read from the file alone (same rows, same order)."""
-    token = _FROM_FILE.set(True)
-    try:
-        yield
-    finally:
-        _FROM_FILE.reset(token)
-
-
-def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """The rows of a table whose `col` day lies in [start, end], in table order (rows_between of the table).
-
-    Inside rows_from_file, a table not read yet stays unread: the rows come from the file, and one read
-    serves every later window inside it.
-    """
-    if not _FROM_FILE.get() or file_reader(frames, table) is None:
-        return rows_between(frames.table(table), col, start, end)
-    reads: list[tuple[dt.date, dt.date, pl.DataFrame]] = derived(frames, "file_windows", list, key=(table, col))
-    for low, high, rows in reads:
-        if low <= start and end <= high:
-            return rows_between(rows, col, start, end)
-    low = min(start, end - dt.timedelta(days=READ_BACK_DAYS - 1))
-    rows = read_rows(frames, table, f"CAST(\"{col}\" AS DATE) BETWEEN DATE '{low.isoformat()}' "
-                                    f"AND DATE '{end.isoformat()}'")
-    if rows is None:  # read meanwhile (another thread): the frame is there
-        return rows_between(frames.table(table), col, start, end)
-    reads.append((low, end, rows))
-    return rows_between(rows, col, start, end)
-
-
-def column_n_unique(frames: Frames, table: str, col: str) -> int:
-    """Distinct values of a column, a missing value counting as one (Series.n_unique); once per table."""
-    reader = file_reader(frames, table) if _FROM_FILE.get() else None
-    if reader is None:
-        df = frames.table(table)
-        return derived(df, f"{col}_n_unique", lambda: df[col].n_unique())
-    counts = reader.query(f'SELECT count(DISTINCT "{col}") AS n, count(*) - count("{col}") AS missing FROM "{table}"')
-    return int(counts["n"][0]) + (1 if counts["missing"][0] else 0)
-
-
-def column_distinct(frames: Frames, table: str, col: str) -> pl.DataFrame:
-    """The distinct non-null values of a column, sorted (one column named `col`); once per table."""
-    if _FROM_FILE.get() and file_reader(frames, table) is not None:
-        values = frames.column_values(table, col)
-        return pl.DataFrame({col: values}, schema={col: pl.String}).sort(col)
-    df = frames.table(table)
-    return derived(df, f"{col}_distinct", lambda: df.select(pl.col(col).drop_nulls().unique().sort()))
 
 
 # ---------------------------------------------------------------------------------------

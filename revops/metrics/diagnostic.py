@@ -8,8 +8,9 @@ from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
     active_accounts, days_to, detail, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
-    table_between, usage_between, usage_features, used,
+    usage_between, usage_features, used,
 )
+from revops.reads import filled_counts, read_columns, table_between, table_height
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -223,35 +224,67 @@ def cell_quality(frames: Frames) -> pl.DataFrame:
 def _cell_quality(frames: Frames) -> pl.DataFrame:
     parts: list[pl.DataFrame] = []
     for name in TABLES:
-        # Only the values the rules read are needed; of every other column, whether it is empty.
-        rules = [e for (t, _), e in (*VALID_WHEN.items(), *EXPECTED_WHEN.items()) if t == name]
-        df = frames.for_counting(name, {c for e in rules for c in e.meta.root_names()})
-        if df.height == 0:
+        cells = _table_cells(frames, name)
+        if cells is None:
             continue
-        flags: list[pl.Expr] = []
         names = column_names(name)
-        for col in names:
-            filled = pl.col(col).is_not_null()
-            if col in EVENT_COLUMNS.get(name, frozenset()):
-                expected = filled
-            else:
-                expected = EXPECTED_WHEN.get((name, col), pl.lit(True))
-            valid = filled & VALID_WHEN.get((name, col), pl.lit(True)).fill_null(True)
-            flags += [expected.alias(f"{col}\x00expected"), (expected & filled).alias(f"{col}\x00filled"),
-                      (expected & valid).alias(f"{col}\x00valid")]
-        # One row of flags per table row (literal flags broadcast), then one sum per flag column.
-        sums = df.select(flags).sum().row(0)
         parts.append(pl.DataFrame({
             "table": [name] * len(names), "column": names,
-            "expected": [int(sums[3 * i]) for i in range(len(names))],
-            "filled": [int(sums[3 * i + 1]) for i in range(len(names))],
-            "valid": [int(sums[3 * i + 2]) for i in range(len(names))],
+            "expected": [e for e, _, _ in cells], "filled": [f for _, f, _ in cells], "valid": [v for _, _, v in cells],
         }, schema={"table": pl.String, "column": pl.String, "expected": pl.Int64, "filled": pl.Int64,
                    "valid": pl.Int64}))
     if not parts:
         return pl.DataFrame(schema={"table": pl.String, "column": pl.String, "expected": pl.Int64,
                                     "filled": pl.Int64, "valid": pl.Int64})
     return pl.concat(parts)
+
+
+def _flags(name: str, cols: list[str]) -> list[pl.Expr]:
+    """Per column of the table: whether each cell is expected, expected and filled, expected and valid."""
+    flags: list[pl.Expr] = []
+    for col in cols:
+        filled = pl.col(col).is_not_null()
+        if col in EVENT_COLUMNS.get(name, frozenset()):
+            expected = filled
+        else:
+            expected = EXPECTED_WHEN.get((name, col), pl.lit(True))
+        valid = filled & VALID_WHEN.get((name, col), pl.lit(True)).fill_null(True)
+        flags += [expected.alias(f"{col}\x00expected"), (expected & filled).alias(f"{col}\x00filled"),
+                  (expected & valid).alias(f"{col}\x00valid")]
+    return flags
+
+
+def _counted(df: pl.DataFrame, name: str, cols: list[str]) -> list[tuple[int, int, int]]:
+    """(expected, filled, valid) of each column: one row of flags per table row, then one sum per flag."""
+    sums = df.select(_flags(name, cols)).sum().row(0)  # literal flags broadcast to every row
+    return [(int(sums[3 * i]), int(sums[3 * i + 1]), int(sums[3 * i + 2])) for i in range(len(cols))]
+
+
+def _table_cells(frames: Frames, name: str) -> list[tuple[int, int, int]] | None:
+    """(expected, filled, valid) of every column of the table, None when it has no rows.
+
+    A table not read yet is counted where the data lives: a column without a rule is expected on every
+    row (or, for an event column, where filled) and valid where filled, so its counts are the file's
+    (filled_counts); only the values the rules read come over. Deals are the exception: their rules
+    read the classified stages (stage_known, state), which exist on the frame only.
+    """
+    names = column_names(name)
+    counted = filled_counts(frames).get(name) if name != "opportunities" else None
+    if counted is None:
+        df = frames.table(name)
+        return _counted(df, name, names) if df.height else None
+    rows, filled = counted
+    if not rows:
+        return None
+    ruled = [c for c in names if (name, c) in VALID_WHEN or (name, c) in EXPECTED_WHEN]
+    events = EVENT_COLUMNS.get(name, frozenset())
+    out = {c: (filled[c] if c in events else rows, filled[c], filled[c]) for c in names if c not in ruled}
+    if ruled:
+        rules = [e for c in ruled for e in (VALID_WHEN.get((name, c)), EXPECTED_WHEN.get((name, c))) if e is not None]
+        read = {*ruled, *(c for e in rules for c in e.meta.root_names())}
+        values = read_columns(frames, name, [c for c in names if c in read])
+        out.update(zip(ruled, _counted(values, name, ruled)))
+    return [out[c] for c in names]
 
 
 @metric("data_quality", "diagnostic", "Data quality", "ratio",
@@ -264,7 +297,7 @@ def _cell_quality(frames: Frames) -> pl.DataFrame:
 def data_quality(frames: Frames, period: Period) -> MetricResult:
     """Filled and valid cells ÷ expected cells over the non-empty tables."""
     cells = cell_quality(frames)
-    rows = {name: frames.height(name) for name in TABLES}
+    rows = {name: table_height(frames, name) for name in TABLES}
     table = (
         cells.group_by("table", maintain_order=True)
         .agg(pl.col("expected", "filled", "valid").sum())

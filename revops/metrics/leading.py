@@ -7,9 +7,11 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.metrics.common import (
-    active_accounts, column_n_unique, day, days_before, days_to, deal_columns, detail, fmt_day, ratio,
-    result, rows_between, table_between, total, usage_between, used, users_between, users_by_account,
+    active_accounts, day, days_before, days_to, deal_columns, detail, fmt_day, ratio, result, total, usage_between,
+    used, users_between, users_by_account,
 )
+from revops.reads import column_n_unique, table_between, table_height
+from revops.rows import rows_between
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
 
@@ -118,7 +120,7 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
         "else events). An account without usage scores 0.")
 def engagement_score(frames: Frames, period: Period) -> MetricResult:
     """Mean engagement score (0-100) over accounts active at as_of."""
-    if frames.height("usage") == 0:
+    if table_height(frames, "usage") == 0:
         return MetricResult.empty("No usage loaded")
     scores = engagement(frames, period.as_of)
     if scores.height == 0:
@@ -165,7 +167,7 @@ def at_risk_arr(frames: Frames, period: Period) -> MetricResult:
         "Number of leads that became product-qualified (PQL) in the window.")
 def pql_count(frames: Frames, period: Period) -> MetricResult:
     """Leads with pql_at in the window."""
-    if frames.height("leads") == 0:
+    if table_height(frames, "leads") == 0:
         return MetricResult.empty("No leads loaded")
     leads = table_between(frames, "leads", "pql_at", period.start, period.end)
     rows = detail(lambda: leads.select("lead_id", "created_at", "pql_at", "source", "owner", "account_id")

@@ -15,9 +15,10 @@ from revops.errors import UserError
 from revops.format import display_unit, format_value
 from revops.frames import (Filters, Frames, StaleData, apply_filters, default_as_of, distinct_values,
                            open_frames)
-from revops.metrics.common import is_number, rows_from_file
+from revops.metrics.common import is_number
 from revops.metrics.registry import BY_ID, REGISTRY, TIERS, compute, scalar_metrics
 from revops.period import DEFAULT_WINDOW_DAYS, Period
+from revops.reads import rows_from_file
 
 
 # A report reads its tables one by one; when uploads keep landing between reads, give up after this many.
@@ -142,9 +143,9 @@ def _report(args: argparse.Namespace, path: Path) -> int:
     """One metrics report of the file, all of it from one data version."""
     # Each table is read when a metric first needs it; whatever no metric reads is never read. The
     # tables the report will need whole are read ahead, in the order it uses them, beside the computing;
-    # of leads and usage it needs windows only, read from the file alone (rows_from_file).
+    # of leads, usage and stage history it needs some rows only, read from the file alone (rows_from_file).
     everything = open_frames(path, read_only=True)
-    everything.prefetch(["opportunities", "subscriptions", "spend", "targets", "lifecycle", "stage_history"])
+    everything.prefetch(["opportunities", "subscriptions", "spend", "targets", "lifecycle"])
     period = resolve_period(everything, args.as_of, args.start, args.end)
     frames = everything
     if args.segment:

@@ -1,0 +1,156 @@
+"""Reads of the big tables narrowed to what a one-shot report needs: windows and the rows of a set of keys.
+
+A page reads a whole table once and slices it, as it asks one table for many windows (trend points)
+and each slice is cheap. A one-shot report (the metrics command) asks each table for a few windows
+once: inside rows_from_file, a table not read yet stays unread and only the rows asked for come from
+the file, the same rows in the same (table) order as the whole table would give them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+import polars as pl
+
+from revops import store
+from revops.frames import Frames, TableReader, file_reader, read_rows
+from revops.memo import derived
+from revops.rows import rows_between
+from revops.schema import TABLES, column_names
+
+_FROM_FILE: ContextVar[bool] = ContextVar("revops_rows_from_file", default=False)
+# A window read from the file reaches back at least this many days from its end, so that the other
+# windows of the same as-of (the 28 days to it and the 28 before) are slices of the same read.
+READ_BACK_DAYS = 56
+
+
+@contextmanager
+def rows_from_file() -> Iterator[None]:
+    """Inside this block, windows and key lookups of tables not read yet are read from the file alone."""
+    token = _FROM_FILE.set(True)
+    try:
+        yield
+    finally:
+        _FROM_FILE.reset(token)
+
+
+def _reader_for(frames: Frames, table: str) -> bool:
+    """Whether this table's rows should come from the file (inside rows_from_file, table not read yet)."""
+    return _FROM_FILE.get() and file_reader(frames, table) is not None
+
+
+def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The rows of a table whose `col` day lies in [start, end], in table order (rows_between of the table).
+
+    Inside rows_from_file, a table not read yet stays unread: the rows come from the file, and one read
+    serves every later window inside it.
+    """
+    if not _reader_for(frames, table):
+        return rows_between(frames.table(table), col, start, end)
+    reads: list[tuple[dt.date, dt.date, pl.DataFrame]] = derived(frames, "file_windows", list, key=(table, col))
+    for low, high, rows in reads:
+        if low <= start and end <= high:
+            return rows_between(rows, col, start, end)
+    low = min(start, end - dt.timedelta(days=READ_BACK_DAYS - 1))
+    rows = read_rows(frames, table, f"CAST(\"{col}\" AS DATE) BETWEEN DATE '{low.isoformat()}' "
+                                    f"AND DATE '{end.isoformat()}'")
+    if rows is None:  # read whole meanwhile (another thread): slice the frame
+        return rows_between(frames.table(table), col, start, end)
+    reads.append((low, end, rows))
+    return rows_between(rows, col, start, end)
+
+
+def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, columns: list[str]) -> pl.DataFrame:
+    """The `columns` of the table's rows whose `on` is in `keys`, with the other columns of `keys` appended, in
+    table order: table.join(keys, on=on, how="inner", maintain_order="left"). `keys` must be distinct on `on`.
+
+    Inside rows_from_file, a table not read yet is joined in the file: the keys go there as a Parquet file.
+    """
+    extra = [c for c in keys.columns if c != on]
+    reader = file_reader(frames, table) if _FROM_FILE.get() else None
+    if reader is None:
+        return (frames.table(table).select(on, *columns).join(keys, on=on, how="inner", maintain_order="left")
+                .select(*columns, *extra))
+    picked = ", ".join([*(f't."{c}"' for c in columns), *(f'k."{c}"' for c in extra)])
+    scan = store.select_sql(table, [on, *columns]).replace("SELECT ", "SELECT rowid AS __row, ", 1)
+    with tempfile.TemporaryDirectory(prefix="revops-keys-") as tmp:
+        path = Path(tmp) / "keys.parquet"
+        keys.write_parquet(path)
+        # rowid is the table's own order (what a plain SELECT returns), restored after the join.
+        return reader.query(f"SELECT {picked} FROM ({scan}) t JOIN read_parquet('{path.as_posix()}') k "
+                            f'ON t."{on}" = k."{on}" ORDER BY t.__row')
+
+
+def _distinct(frames: Frames, table: str, col: str) -> list[object] | None:
+    """The distinct values of a column (a missing value among them), asked of the file inside rows_from_file
+    when the table is not read yet; once per frames. None: use the frame."""
+    reader = file_reader(frames, table) if _FROM_FILE.get() else None
+    if reader is None:
+        return None
+    return derived(frames, "file_distinct", lambda: reader.query(f'SELECT DISTINCT "{col}" AS v FROM "{table}"')[
+        "v"].to_list(), key=(table, col))
+
+
+def column_n_unique(frames: Frames, table: str, col: str) -> int:
+    """Distinct values of a column, a missing value counting as one (Series.n_unique); once per table."""
+    values = _distinct(frames, table, col)
+    if values is not None:
+        return len(values)
+    df = frames.table(table)
+    return derived(df, f"{col}_n_unique", lambda: df[col].n_unique())
+
+
+def column_distinct(frames: Frames, table: str, col: str) -> pl.DataFrame:
+    """The distinct non-null values of a column, sorted (one column named `col`); once per table."""
+    values = _distinct(frames, table, col)
+    if values is not None:
+        return pl.DataFrame({col: [v for v in values if v is not None]}, schema={col: pl.String}).sort(col)
+    df = frames.table(table)
+    return derived(df, f"{col}_distinct", lambda: df.select(pl.col(col).drop_nulls().unique().sort()))
+
+
+def filled_counts(frames: Frames) -> dict[str, tuple[int, dict[str, int]]]:
+    """Of every table not read yet: its rows and each column's filled (non-null) cells, counted in the file.
+
+    One query for all of them (each query opens the file), once per frames. Tables read already are
+    left out: their frames answer.
+    """
+    return derived(frames, "filled_counts", lambda: _filled_counts(frames))
+
+
+def _filled_counts(frames: Frames) -> dict[str, tuple[int, dict[str, int]]]:
+    groups: dict[int, tuple[TableReader, list[str]]] = {}
+    for table in TABLES:
+        reader = file_reader(frames, table)
+        if reader is not None:
+            groups.setdefault(id(reader), (reader, []))[1].append(table)
+    out: dict[str, tuple[int, dict[str, int]]] = {}
+    for reader, tables in groups.values():
+        parts = []
+        for table in tables:
+            counts = [f'count(*) AS "{table}"', *(f'count("{c}") AS "{table}.{c}"' for c in column_names(table))]
+            parts.append(f'(SELECT {", ".join(counts)} FROM "{table}")')
+        row = reader.query(f"SELECT * FROM {' CROSS JOIN '.join(parts)}").row(0, named=True)
+        for table in tables:
+            out[table] = (int(row[table]), {c: int(row[f"{table}.{c}"]) for c in column_names(table)})
+    return out
+
+
+def read_columns(frames: Frames, table: str, cols: list[str]) -> pl.DataFrame:
+    """Some columns of a table, in table order: from the file when the table is not read yet, else its frame's."""
+    reader = file_reader(frames, table)
+    return frames.table(table).select(cols) if reader is None else reader.query(store.select_sql(table, cols))
+
+
+def table_height(frames: Frames, table: str) -> int:
+    """Rows of a table: its frame's height once read, else counted in the file (see filled_counts)."""
+    counted = filled_counts(frames).get(table)
+    return counted[0] if counted is not None else frames.table(table).height
+
+
+__all__ = ["READ_BACK_DAYS", "column_distinct", "column_n_unique", "filled_counts", "rows_from_file",
+           "read_columns", "rows_with_keys", "table_between", "table_height"]
