@@ -188,30 +188,52 @@ def _null_after(df: pl.DataFrame, cols: list[str], when: dt.date) -> pl.DataFram
     return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in cols)
 
 
-def _observations(frames: Frames) -> pl.DataFrame:
-    """Every dated sighting of a deal's stage: stage history rows and opportunity snapshots."""
-    schema = {"opportunity_id": pl.String, "obs_stage": pl.String, "seen_at": pl.Datetime("us"),
-              "obs_amount": pl.Float64, "obs_close_date": pl.Date, "obs_forecast_category": pl.String}
+_OBSERVATION_SCHEMA = {"opportunity_id": pl.String, "obs_stage": pl.String, "seen_at": pl.Datetime("us"),
+                       "obs_amount": pl.Float64, "obs_close_date": pl.Date, "obs_forecast_category": pl.String}
+
+
+def _observations(frames: Frames, columns: list[str], rows: pl.Series | None = None) -> pl.DataFrame:
+    """Dated sightings of deals' stages: stage history rows, then opportunity snapshot rows.
+
+    `columns` picks from _OBSERVATION_SCHEMA; `rows` picks sightings by their number in that order,
+    and the result follows `rows` (None: every sighting).
+    """
     sources = [(frames.stage_history, "changed_at")]
     if frames.snapshots is not None:
         sources.append((frames.snapshots, "snapshot_date"))
-    parts = []
+    parts, positions, offset = [], [], 0
     for df, when in sources:
         names = {"opportunity_id": "opportunity_id", "stage": "obs_stage", when: "seen_at", "amount": "obs_amount",
                  "close_date": "obs_close_date", "forecast_category": "obs_forecast_category"}
+        names = {src: dst for src, dst in names.items() if dst in columns}
+        height = df.height
+        if rows is not None:
+            mine = (rows >= offset) & (rows < offset + height)
+            positions.append(mine.arg_true())
+            df = df.select(pl.col(c).gather(rows.filter(mine) - offset) for c in names if c in df.columns)
+        offset += height
         parts.append(df.select(
-            (pl.col(src) if src in df.columns else pl.lit(None)).cast(schema[dst]).alias(dst)
+            (pl.col(src) if src in df.columns else pl.lit(None)).cast(_OBSERVATION_SCHEMA[dst]).alias(dst)
             for src, dst in names.items()))
-    return pl.concat(parts)
+    out = pl.concat(parts)
+    return out if rows is None else out.select(pl.all().gather(pl.concat(positions).arg_sort()))
 
 
 def _timeline(frames: Frames) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every sighting by deal, then time (ties in table order), and each deal's latest; once per frames."""
+    """Every sighting by deal, then time (ties in table order), and each deal's latest; once per frames.
+
+    The timeline keeps a sighting's number (see _observations), its time and whether the next one is
+    the same deal's, not its values: at a million deals the full sightings would hold half a gigabyte
+    per frames, and a day needs the values of one sighting per deal only.
+    """
     def make() -> tuple[pl.DataFrame, pl.DataFrame]:
-        timeline = (_observations(frames).filter(pl.col("seen_at").is_not_null())
-                    .sort("opportunity_id", "seen_at", maintain_order=True))
-        last_row = (pl.col("opportunity_id").shift(-1) != pl.col("opportunity_id")).fill_null(True)
-        return timeline, timeline.filter(last_row).select("opportunity_id", "seen_at")
+        timeline = (_observations(frames, ["opportunity_id", "seen_at"]).with_row_index("row")
+                    .filter(pl.col("seen_at").is_not_null())
+                    .sort("opportunity_id", "seen_at", maintain_order=True)
+                    .with_columns(same_next=(pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id"))
+                                  .fill_null(False)))
+        latest = timeline.filter(~pl.col("same_next")).select("opportunity_id", "seen_at")
+        return timeline.select("row", "seen_at", "same_next"), latest
     return derived(frames, "deal_timeline", make)
 
 
@@ -230,8 +252,9 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
     seen = pl.col("seen_at") < cutoff
     # A deal's latest sighting by then: a sighting before the cutoff whose next row (by deal, then time)
     # is another deal's or comes after it. One pass over the timeline, no sort or grouping per day.
-    next_seen = (pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id")) & seen.shift(-1)
-    last_seen = timeline.filter(seen & ~next_seen.fill_null(False)).drop("seen_at")
+    next_seen = pl.col("same_next") & seen.shift(-1)
+    picked = timeline.filter(seen & ~next_seen.fill_null(False))["row"]
+    last_seen = _observations(frames, list(_OBSERVATION_SCHEMA), picked).drop("seen_at")
     seen_later = latest.filter(pl.col("seen_at") >= cutoff).select("opportunity_id")
     closed_then = pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null() & (
         pl.col("close_date") <= when)
