@@ -7,8 +7,8 @@ from revops.frames import Frames
 from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
-    active_accounts, days_to, detail, fractional_minutes, in_window, lifecycle_won, median, ratio, result,
-    usage_between, usage_features, used,
+    active_codes, active_usage, days_to, detail, fractional_minutes, in_window, lifecycle_won,
+    median, ratio, result, usage_features, used,
 )
 from revops.reads import filled_counts, read_columns, table_between, table_height
 from revops.memo import derived
@@ -131,19 +131,17 @@ FEATURE_DAYS = 30
 def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     """Mean over features of (active accounts using it in the 30 days to as_of ÷ active accounts)."""
     features = usage_features(frames)
-    active = active_accounts(frames, period.as_of)
+    active = active_codes(frames, period.as_of)
     start, end = days_to(period.as_of, FEATURE_DAYS)
-    recent_use = (
-        usage_between(frames, start, end).filter(used() & pl.col("feature").is_not_null())
-        .join(active.select("account_id"), on="account_id", how="semi")
-    )
-    # Who used what, once per account and feature: both tallies below count these pairs.
-    pairs = recent_use.select("account_id", "feature").unique().sort("account_id", "feature")
+    recent_use = active_usage(frames, period.as_of, start, end).filter(used() & pl.col("feature").is_not_null())
+    # Who used what, once per account and feature (codes follow account_id): both tallies count these pairs.
+    pairs = recent_use.select("code", "feature").unique().sort("code", "feature")
     adopters = pairs.group_by("feature").agg(accounts_using=pl.len())
     per_account = detail(lambda: (
-        active.join(pairs.group_by("account_id", maintain_order=True).agg(
+        active.join(pairs.group_by("code", maintain_order=True).agg(
             n_features_used=pl.len(), features_used=pl.col("feature").cast(pl.String).str.join(", ")),
-            on="account_id", how="left")
+            on="code", how="left")
+        .drop("code")
         .with_columns(pl.col("n_features_used").fill_null(0))
         .sort("n_features_used", "arr")
     ))

@@ -7,7 +7,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.metrics.common import (
-    active_accounts, day, days_before, days_to, deal_columns, detail, fmt_day, ratio, result, total, usage_between,
+    active_codes, active_usage, day, days_before, days_to, deal_columns, detail, fmt_day, ratio, result, total,
     used, users_between, users_by_account,
 )
 from revops.reads import column_n_unique, table_between, table_height
@@ -77,7 +77,7 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     before_start, _ = days_before(as_of, TREND_DAYS, TREND_DAYS)
     # n_unique counts a missing feature as one more feature, as the breadth definition says.
     n_features = max(column_n_unique(frames, "usage", "feature"), 1)
-    recent = usage_between(frames, before_start, as_of).with_columns(
+    recent = active_usage(frames, as_of, before_start, as_of).with_columns(
         activity=pl.coalesce("active_users", "events").fill_null(0).cast(pl.Float64),
         days_ago=(pl.lit(as_of) - pl.col("date")).dt.total_days(),
         current=pl.col("date") >= now_start,
@@ -87,18 +87,18 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     per_account = (
         # Recency is above 0 only for a last use in the 28 days to as_of (1 − 28 ÷ 28 = 0), so the last day
         # of use is looked for there; an account without use there scores 0, as an older last use would.
-        current_use.group_by("account_id").agg(last_days_ago=(pl.lit(as_of) - pl.col("date").max()).dt.total_days(),
-                                               weeks=(pl.col("days_ago") // 7).n_unique(),
-                                               features=pl.col("feature").n_unique())
-        .join(recent.filter(pl.col("current")).group_by("account_id").agg(activity_now=pl.col("activity").sum()),
-              on="account_id", how="full", coalesce=True)
-        .join(recent.filter(~pl.col("current")).group_by("account_id").agg(activity_before=pl.col("activity").sum()),
-              on="account_id", how="full", coalesce=True)
+        current_use.group_by("code").agg(last_days_ago=(pl.lit(as_of) - pl.col("date").max()).dt.total_days(),
+                                         weeks=(pl.col("days_ago") // 7).n_unique(),
+                                         features=pl.col("feature").n_unique())
+        .join(recent.filter(pl.col("current")).group_by("code").agg(activity_now=pl.col("activity").sum()),
+              on="code", how="full", coalesce=True)
+        .join(recent.filter(~pl.col("current")).group_by("code").agg(activity_before=pl.col("activity").sum()),
+              on="code", how="full", coalesce=True)
     )
     now, before = pl.col("activity_now").fill_null(0.0), pl.col("activity_before").fill_null(0.0)
     return (
-        active_accounts(frames, as_of)
-        .join(per_account, on="account_id", how="left")
+        active_codes(frames, as_of)
+        .join(per_account, on="code", how="left")
         .with_columns(
             recency=(1 - pl.col("last_days_ago") / TREND_DAYS).clip(0, 1).fill_null(0.0),
             frequency=(pl.col("weeks").fill_null(0) / 4).clip(0, 1),
@@ -128,6 +128,12 @@ def engagement_score(frames: Frames, period: Period) -> MetricResult:
     return result(scores["score"].mean(), "No active accounts at as-of", scores)  # type: ignore[arg-type]
 
 
+def _users_by_code(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Σ active_users per account active at as_of over usage rows dated in [start, end] (columns code, users)."""
+    return active_usage(frames, as_of, start, end).group_by("code").agg(
+        users=pl.col("active_users").cast(pl.Float64).sum())
+
+
 @metric("at_risk_arr", "leading", "ARR at risk", "money",
         "ARR of the accounts active at the as-of date that show a risk signal: a health score below 50, usage "
         "down more than 30 % (active users over the 28 days to as-of against the 28 days before), or a renewal "
@@ -139,15 +145,17 @@ def at_risk_arr(frames: Frames, period: Period) -> MetricResult:
         return MetricResult.empty("No subscriptions loaded")
     as_of = period.as_of
     horizon = as_of + dt.timedelta(days=frames.settings.slas.renewal_outreach_days)
-    now = users_by_account(frames, *days_to(as_of, TREND_DAYS)).rename({"users": "users_now"})
-    before = users_by_account(frames, *days_before(as_of, TREND_DAYS, TREND_DAYS)).rename({"users": "users_before"})
+    now = _users_by_code(frames, as_of, *days_to(as_of, TREND_DAYS)).rename({"users": "users_now"})
+    before = _users_by_code(frames, as_of, *days_before(as_of, TREND_DAYS, TREND_DAYS)).rename(
+        {"users": "users_before"})
     life = frames.lifecycle.unique("account_id", keep="first").select(
         "account_id", "health_score", "renewal_date", "renewal_outreach_at")
     flagged = (
-        active_accounts(frames, as_of)
+        active_codes(frames, as_of)
         .join(life, on="account_id", how="left")
-        .join(now, on="account_id", how="left")
-        .join(before, on="account_id", how="left")
+        .join(now, on="code", how="left")
+        .join(before, on="code", how="left")
+        .drop("code")
         .with_columns(
             low_health=(pl.col("health_score") < HEALTH_FLOOR).fill_null(False),
             usage_down=((pl.col("users_before") > 0)
