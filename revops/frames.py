@@ -126,12 +126,15 @@ def compact(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read_column(con: duckdb.DuckDBPyConnection, sql: str) -> pl.Series:
-    """One column of a query as a Series, text made compact a batch at a time (a small transient)."""
+    """One column of a query as one contiguous Series, text made compact a batch at a time (a small transient).
+
+    One chunk, not DuckDB's many batches: every later filter, join and sort walks one buffer per column.
+    """
     reader = con.sql(sql).to_arrow_reader(_BATCH_ROWS)
     parts = [compact(pl.from_arrow(batch)).to_series() for batch in reader]  # type: ignore[union-attr]
     if not parts:
         return compact(pl.from_arrow(reader.schema.empty_table())).to_series()  # type: ignore[union-attr]
-    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+    return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
 
 
 class Frames:
