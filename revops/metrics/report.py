@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import datetime as dt
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +63,18 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         "window": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "metrics": {},
     }
-    for m in sorted(scalar_metrics(), key=lambda m: list(TIERS).index(m.tier)):  # stable: declaration order in a tier
-        r = compute(m.id, frames, period, details=False)  # the report shows values, not the rows behind them
-        value = r.value if is_number(r.value) else None
-        reason = r.reason if value is None else None
-        if value is not None and m.unit == "count" and float(value).is_integer():
-            value = int(value)
-        out["metrics"][m.id] = {"value": value, "unit": m.unit, "tier": m.tier,
-                                "reason": reason or ("No value" if value is None else None)}
+    # The table metrics (the stage funnel) share no intermediate result with the scalar ones: they are
+    # computed beside them, on the second core (Polars and DuckDB work outside the interpreter lock).
+    table_metrics = [m for m in REGISTRY if m.kind == "table"] if include_tables else []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="revops-tables") as pool:
+        context = contextvars.copy_context()  # the caller's settings (rows_from_file) hold there too
+        pending = {m.id: pool.submit(context.run, m.compute, frames, period) for m in table_metrics}
+        _scalars(out, frames, period)
+        results = {mid: future.result() for mid, future in pending.items()}
     if include_tables:
         tables: dict[str, Any] = {}
-        for m in REGISTRY:
-            if m.kind == "table":
-                table = m.compute(frames, period).table
-                tables[m.id] = json_rows(table) if table is not None else []
+        for mid, r in results.items():
+            tables[mid] = json_rows(r.table) if r.table is not None else []
         handoffs = _handoffs_rows(frames, period)
         if handoffs is not None:
             tables["handoffs"] = handoffs
@@ -83,6 +83,18 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         # "metrics" stays scalar-only so every entry there has the same shape.
         out.update(tables)
     return out
+
+
+def _scalars(out: dict[str, Any], frames: Frames, period: Period) -> None:
+    """Every scalar metric's entry of the report, in tier order, into out["metrics"]."""
+    for m in sorted(scalar_metrics(), key=lambda m: list(TIERS).index(m.tier)):  # stable: declaration order in a tier
+        r = compute(m.id, frames, period, details=False)  # the report shows values, not the rows behind them
+        value = r.value if is_number(r.value) else None
+        reason = r.reason if value is None else None
+        if value is not None and m.unit == "count" and float(value).is_integer():
+            value = int(value)
+        out["metrics"][m.id] = {"value": value, "unit": m.unit, "tier": m.tier,
+                                "reason": reason or ("No value" if value is None else None)}
 
 
 def resolve_period(frames: Frames, as_of: dt.date | None, start: dt.date | None, end: dt.date | None) -> Period:
