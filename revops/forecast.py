@@ -37,6 +37,7 @@ from revops.metrics import compute
 from revops.metrics.common import day, fractional_minutes, in_window, open_at, target_between, won_between
 from revops.period import Period, add_months, month_end, quarter_bounds
 from revops.revenue import arr_at, movements, mrr_by_account
+from revops.rows import rows_between
 from revops.stages import classify
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -184,12 +185,14 @@ def _after(col: str, when: dt.date) -> pl.Expr:
 
 
 def _null_after(df: pl.DataFrame, cols: list[str], when: dt.date) -> pl.DataFrame:
-    """Empty the timestamps that lie after `when` (events not yet happened)."""
-    return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in cols)
+    """Empty the timestamps that lie after `when` (events not yet happened); a column without any is kept as is."""
+    later = [c for c in cols if df.select(_after(c, when).any()).item()]
+    return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in later)
 
 
-_OBSERVATION_SCHEMA = {"opportunity_id": pl.String, "obs_stage": pl.String, "seen_at": pl.Datetime("us"),
-                       "obs_amount": pl.Float64, "obs_close_date": pl.Date, "obs_forecast_category": pl.String}
+# Stage and forecast category stay Categorical, as in the tables (frames.compact): a rebuilt deal keeps their type.
+_OBSERVATION_SCHEMA = {"opportunity_id": pl.String, "obs_stage": pl.Categorical, "seen_at": pl.Datetime("us"),
+                       "obs_amount": pl.Float64, "obs_close_date": pl.Date, "obs_forecast_category": pl.Categorical}
 
 
 def _observations(frames: Frames, columns: list[str], rows: pl.Series | None = None) -> pl.DataFrame:
@@ -260,7 +263,9 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
         pl.col("close_date") <= when)
     redo = ~closed_then & ((pl.col("state") != "open") | pl.col("opportunity_id").is_in(
         seen_later["opportunity_id"].implode()))
-    marked = opps.with_columns(redo.alias("_redo")).join(last_seen, on="opportunity_id", how="left")
+    # The sightings lined up with the deals and appended: the deals' own columns are shared, not copied.
+    seen_then = opps.select("opportunity_id").join(last_seen, on="opportunity_id", how="left", maintain_order="left")
+    marked = opps.with_columns(redo.alias("_redo")).hstack(seen_then.drop("opportunity_id"))
     rebuilt = marked.with_columns(
         pl.when("_redo").then(pl.col("obs_stage")).otherwise(pl.col("stage")).alias("stage"),
         pl.when("_redo").then(pl.coalesce("obs_amount", "amount")).otherwise(pl.col("amount")).alias("amount"),
@@ -293,9 +298,12 @@ def _known_at(frames: Frames, when: dt.date) -> Frames:
             pl.when(pl.col("end_date") > when).then(None).otherwise(pl.col("end_date")).alias("end_date"))
 
     def leads() -> pl.DataFrame:
-        known = _null_after(frames.leads.filter(day("created_at") <= when),
+        # Leads in creation order are cut, not copied (rows_between); untouched columns stay shared.
+        known = _null_after(rows_between(frames.leads, "created_at", dt.date.min, when),
                             ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
         later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
+        if later_deals.is_empty():
+            return known
         return known.with_columns(pl.when(pl.col("opportunity_id").is_in(later_deals.implode()))
                                   .then(None).otherwise(pl.col("opportunity_id")).alias("opportunity_id"))
 
