@@ -7,6 +7,7 @@ from polars.testing import assert_frame_equal
 
 from revops import store
 from revops.ingest import load, preview
+from revops.ingest import read
 from revops.ingest.read import LINE
 from revops.schema import Settings
 from tests import fixtures_gen as gen
@@ -77,3 +78,51 @@ def test_formula_text_loads_as_plain_text_and_is_escaped_only_on_download():
     text = pv.rejects_csv().decode("utf-8-sig")
     assert "'=HYPERLINK" in text
     assert "error" in text.splitlines()[0]
+
+
+def _held_as_categories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the reader hold every column of any CSV as categories (normally only repeating ones of big files)."""
+    monkeypatch.setattr(read, "_CATEGORICAL_FROM", 0)
+    monkeypatch.setattr(read, "_JUDGED_FROM", 1)
+    monkeypatch.setattr(read, "_REPEATS", 1)
+
+
+_MESSY = gen.csv_bytes([
+    ["Opportunity ID", "Stage", "Type", "Amount", "Close Date", "Probability (%)", "Segment", "Note"],
+    ["M1", "Closed Won", "New Business", "1234.5", "3/15/2024", "100", "SMB", "first"],
+    ["M2", "Negotiation", "Upsell", "oops", "3/16/2024", "65%", "", "b"],
+    ["M3", "", "Renewal", "12", "3/17/2024", "10", "Mid", "c"],
+    ["M4", "Mystery Stage", "", "13", "not a date", "", "Enterprise", ""],
+    ["M1", " Closed Won ", "New Business", "$1,234.50", "3/15/2024", "100", "SMB ", "again"],
+    ["M5", "Prospecting"],
+    ["M6", "Prospecting", " Upsell", "7", "3/18/2024", " 5 ", "   ", ""],
+])
+
+
+@pytest.mark.parametrize("data, name, settings", [
+    (gen.salesforce_report_csv(), "sf.csv", Settings()), (gen.hubspot_csv(), "hs.csv", Settings()),
+    (gen.european_csv(), "eu.csv", Settings(currency="EUR")), (gen.utf16_tsv(), "u16.tsv", Settings()),
+    (_MESSY, "messy.csv", Settings()),
+], ids=["salesforce", "hubspot", "european", "utf16", "messy"])
+def test_columns_held_as_categories_load_exactly_what_plain_text_loads(tmp_path, monkeypatch, data, name, settings):
+    """Reading repeating columns as categories (big files) changes no value, reject, notice or stored row."""
+    plain = preview(data, name, "opportunities", settings=settings)
+    plain_result = load(tmp_path / "plain.duckdb", plain)
+    _held_as_categories(monkeypatch)
+    held = preview(data, name, "opportunities", settings=settings)
+    assert pl.Categorical in held.frame.dtypes  # the categorical path was taken (labels stay categories)
+    as_text = held.frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    assert_frame_equal(as_text, plain.frame)
+    assert_frame_equal(held.rejects, plain.rejects)
+    assert held.rejects_csv() == plain.rejects_csv()
+    assert held.notices == plain.notices
+    held_result = load(tmp_path / "held.duckdb", held)
+    assert held_result.summary() == plain_result.summary()
+    tables = []
+    for db in ("plain.duckdb", "held.duckdb"):
+        with store.connect(tmp_path / db) as con:
+            tables.append((store.read_table(con, "opportunities"),
+                           con.sql("SELECT * EXCLUDE (snapshot_date) FROM _opportunity_snapshots").pl(),
+                           con.sql("SELECT * FROM _extras").pl()))
+    for a, b in zip(*tables):
+        assert_frame_equal(a, b)

@@ -229,3 +229,16 @@ def test_xlsx_title_block_above_the_header_is_skipped():
     assert raw.headers == ["Opportunity ID", "Stage", "Amount"]
     assert raw.frame.select("Opportunity ID", LINE).rows() == [("A1", 5)]
     assert "title rows" in raw.notices[0]
+
+
+def test_repeating_columns_of_a_big_file_are_held_as_categories(monkeypatch):
+    """Values that repeat in the sampled rows are held as categories (4 bytes a row); unique ones stay text."""
+    from revops.ingest import read
+    rows = "".join(f"D{i},{['Won', 'Lost', ' Open '][i % 3]},{i * 7}\n" for i in range(400))
+    data = ("id,stage,amount\n" + rows).encode()
+    assert read_raw(data, "x.csv").frame.schema["stage"] == pl.String  # a small file stays plain text
+    monkeypatch.setattr(read, "_CATEGORICAL_FROM", len(data))
+    raw = read_raw(data, "x.csv")
+    assert (raw.frame.schema["id"], raw.frame.schema["stage"], raw.frame.schema["amount"]) == (
+        pl.String, pl.Categorical, pl.String)
+    assert raw.frame["stage"].head(3).to_list() == ["Won", "Lost", "Open"]  # trimmed like text

@@ -322,7 +322,7 @@ _FORECAST = {
 def labels(s: pl.Series, table: dict[str, str]) -> Parsed:
     """CRM labels -> canonical codes ("New Business" -> new_business); unknown labels kept as they are."""
     # A label column has a handful of distinct values: normalise those, then look each row up.
-    seen = s.drop_nulls().unique()
+    seen = s.drop_nulls().unique().cast(pl.String)  # a categorical column keeps its categories (replace below)
     key = seen.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "").replace_strict(table, default=None,
                                                                                  return_dtype=pl.String)
     # Labels already in canonical form map to themselves: only the others cost a pass over the rows.

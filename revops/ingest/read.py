@@ -31,6 +31,11 @@ _FOOTER_RE = (r"(?i)^\s*(grand totals?\s*\(\s*[\d,.\s]+\s*records?\s*\)|total\s*
 _FOOTER_TAIL = 60
 _TITLE_ROWS = 20  # rows of a workbook searched for the header
 _BLOCK = 1 << 20  # bytes read at a time when hashing and counting fields
+# A column whose sampled values repeat (at most one in four distinct) is held as categories: 4 bytes a row
+# instead of 16. Only in files this big; smaller ones are plain text throughout.
+_CATEGORICAL_FROM = 8 << 20
+_REPEATS = 4
+_JUDGED_FROM = 100  # sampled records needed to judge
 
 
 @dataclass
@@ -58,6 +63,7 @@ class RawTable:
     def keep_rows(self, lines: pl.Series) -> None:
         """Keep only the rows at these lines, with every column of the file (read again if let go)."""
         kept = self.frame.filter(pl.col(LINE).is_in(lines.implode()))
+        kept = kept.with_columns(pl.col(pl.Categorical).cast(pl.String))  # the few rows kept, as plain text
         missing = [h for h in self.headers if h not in kept.columns]
         if missing and self.reread is not None:
             again = self.reread(kept[RECORD]) if kept.height else pl.DataFrame(
@@ -200,23 +206,27 @@ def _parse_csv(body: bytes | Path, head: bytes, name: str, encoding: str, digest
         delim, width = _sniff(text_head)
     names = [f"c{i}" for i in range(width)] + [_OVERFLOW]
     cols = names[:-1]
+    big = _size(body) >= _CATEGORICAL_FROM
+    repeating = _repeating(rest if skip_lines else text_head, delim, cols) if big else set()
     # Without a quote anywhere every record is one line, and its fields are its delimiters plus one.
     quoted = _has_quote(body)
     countable = not quoted and len(delim.encode()) == 1
     too_many = pl.col(_OVERFLOW).is_not_null() & (pl.col(_OVERFLOW).str.strip_chars() != "")
     if quoted:
         # Line breaks inside quoted fields, counted before trimming, push later records down the file.
-        line = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols)
+        line = pl.sum_horizontal(pl.col(c).cast(pl.String).str.count_matches("\n", literal=True).fill_null(0)
+                                 for c in cols)
     else:
         line = pl.col(RECORD).cast(pl.Int64) + skip_lines
     query = (
         pl.scan_csv(body, has_header=False, separator=delim, quote_char='"', skip_lines=skip_lines,
-                    schema={n: pl.String for n in names}, missing_columns="insert",
-                    truncate_ragged_lines=True, infer_schema=False, raise_if_empty=False)
+                    schema={n: pl.Categorical if n in repeating else pl.String for n in names},
+                    missing_columns="insert", truncate_ragged_lines=True, infer_schema=False, raise_if_empty=False)
         .with_row_index(RECORD, offset=1)
         .select(
             pl.col(RECORD).cast(pl.Int64),
-            *[pl.col(c).str.strip_chars() for c in cols],
+            # Categories are trimmed afterwards, once per distinct value (_blank_to_null).
+            *[pl.col(c) if c in repeating else pl.col(c).str.strip_chars() for c in cols],
             line.cast(pl.Int64).alias(LINE),
             pl.when(too_many).then(pl.lit(f"the row has more fields than the header's {width}"))
             .otherwise(pl.lit(None, pl.String)).alias(PROBLEM),
@@ -368,12 +378,42 @@ def _flag_short_rows(raw: RawTable, short: list[int], width: int, skip_lines: in
 
 
 def _blank_to_null(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """Trimmed cells left empty become null; only the columns that have one are rewritten, one at a time."""
-    empty = frame.select((pl.col(c).str.len_bytes() == 0).any() for c in cols).row(0) if frame.height else ()
-    for c, any_empty in zip(cols, empty):
-        if any_empty:
+    """Trimmed cells left empty become null; only the columns that have one are rewritten, one at a time.
+
+    Categorical columns were not trimmed while reading: their distinct values are checked instead, and
+    a column is rewritten only when one of them has spaces around it or is empty.
+    """
+    if frame.height == 0:
+        return frame
+    for c in cols:
+        if frame.schema[c] == pl.Categorical:
+            seen = frame[c].drop_nulls().unique().cast(pl.String)
+            if bool((seen.str.strip_chars() != seen).any()) or bool((seen == "").any()):
+                text = pl.col(c).cast(pl.String).str.strip_chars()
+                frame = frame.with_columns(pl.when(text.str.len_bytes() > 0).then(text).cast(pl.Categorical).alias(c))
+        elif frame.select((pl.col(c).str.len_bytes() == 0).any()).item():
             frame = frame.with_columns(pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c))
     return frame
+
+
+def _size(body: bytes | Path) -> int:
+    return body.stat().st_size if isinstance(body, Path) else len(body)
+
+
+def _repeating(sample: str, delim: str, cols: list[str]) -> set[str]:
+    """Columns whose values repeat in the sample's records (header excluded): worth holding as categories."""
+    lines = sample.splitlines(keepends=True)
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may cut the last record
+    records = [r for r in csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delim, quotechar='"') if r][1:]
+    if len(records) < _JUDGED_FROM:
+        return set()
+    out = set()
+    for i, c in enumerate(cols):
+        distinct = {r[i].strip() for r in records if i < len(r)}
+        if len(distinct) * _REPEATS <= len(records):
+            out.add(c)
+    return out
 
 
 def _clean(cols: list[str]) -> list[pl.Expr]:
@@ -402,7 +442,8 @@ def _drop_footer(raw: RawTable) -> None:
     frame = raw.frame
     n = frame.height
     tail = frame.slice(max(n - _FOOTER_TAIL, 0))
-    text = pl.concat_str([pl.col(h) for h in raw.headers], separator=" ", ignore_nulls=True).fill_null("")
+    text = pl.concat_str([pl.col(h).cast(pl.String) for h in raw.headers], separator=" ",
+                         ignore_nulls=True).fill_null("")
     filled = pl.sum_horizontal(pl.col(h).is_not_null() for h in raw.headers)
     info = tail.select(text.alias("text"), filled.alias("filled")).with_columns(
         pl.col("text").str.contains(_FOOTER_RE).alias("marker"))

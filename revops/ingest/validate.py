@@ -34,6 +34,17 @@ def polars_type(spec: ColumnSpec) -> pl.DataType:
     return _POLARS_TYPES[spec.kind]
 
 
+def _keeps_categories(spec: ColumnSpec) -> bool:
+    """Labels (text that is no id) stay categorical when the reader held them so: 4 bytes a row, not 16."""
+    return spec.kind == "text" and not spec.name.endswith("_id")
+
+
+def _source(spec: ColumnSpec, s: pl.Series) -> pl.Series:
+    """A source column as its parser takes it: one chunk, and as plain text unless it stays categorical."""
+    s = s.rechunk()
+    return s.cast(pl.String) if s.dtype == pl.Categorical and not _keeps_categories(spec) else s
+
+
 def _parse(spec: ColumnSpec, table: str, s: pl.Series, settings: Settings, comma: bool) -> parse.Parsed:
     """Parse one source column as the canonical column `spec`."""
     if spec.kind in ("id", "text"):
@@ -103,22 +114,24 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
         if src is None:
             out[spec.name] = pl.repeat(None, height, dtype=polars_type(spec), eager=True).alias(spec.name)
             continue
-        values = raw.frame[src].rechunk()
+        values = _source(spec, raw.frame[src])
         parsed = _parse(spec, table, values, settings, comma)
-        out[spec.name] = parsed.values.cast(polars_type(spec)).alias(spec.name)
+        typed = parsed.values if parsed.values.dtype == pl.Categorical else parsed.values.cast(polars_type(spec))
+        out[spec.name] = typed.alias(spec.name)
         bad_of[spec.name] = parsed.bad
         if parsed.note:
             notices.append(f"{src}: {parsed.note}.")
         rejects.append(_reasons(lines, parsed.bad, src, f"not {parsed.expected}",
                                 f"{{}} is not {parsed.expected}", values))
-        del parsed, values
+        del parsed, values, typed
         let_go(src)
 
     if ARR in source_of:  # an annual amount stands in for a missing monthly one
         src = source_of[ARR]
-        annual = parse.money(raw.frame[src], comma, settings.currency)
+        text = raw.frame[src].cast(pl.String)
+        annual = parse.money(text, comma, settings.currency)
         rejects.append(_reasons(lines, annual.bad, src, f"not {annual.expected}",
-                                f"{{}} is not {annual.expected}", raw.frame[src]))
+                                f"{{}} is not {annual.expected}", text))
         out["mrr"] = pl.select(pl.coalesce(out["mrr"], (annual.values / 12).round(2)).alias("mrr")).to_series()
         bad_of["mrr"] = annual.bad | bad_of["mrr"] if "mrr" in bad_of else annual.bad
         source_of.setdefault("mrr", src)
@@ -134,7 +147,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
 
     if CURRENCY in source_of:
         src = source_of[CURRENCY]
-        code = raw.frame[src].str.to_uppercase()
+        code = raw.frame[src].cast(pl.String).str.to_uppercase()
         other = code.is_not_null() & (code != settings.currency.upper())
         rejects.append(_reasons(
             lines, other, src, "currency differs from the workspace's",
@@ -169,7 +182,7 @@ def check(raw: RawTable, table: str, mapping: dict[str, str], settings: Settings
     accepted, dupes = _dedupe(accepted, table, mapping)
     long = pl.concat([long, dupes]).sort("line", maintain_order=True)
 
-    unknown = unknown_stages(accepted["stage"], settings) if "stage" in accepted.columns else []
+    unknown = unknown_stages(_texts(accepted["stage"]), settings) if "stage" in accepted.columns else []
     if unknown:
         notices.append(f"Stages not in the stage settings, counted as open until placed on the Data page: "
                        f"{', '.join(unknown[:10])}{'…' if len(unknown) > 10 else ''}.")
@@ -181,7 +194,7 @@ def _derive(typed: pl.DataFrame, table: str, settings: Settings) -> pl.DataFrame
     """Table rules: deal flags from the stage settings, spend on the first of its month."""
     if table == "opportunities":
         # Flags of each distinct stage (a handful), then looked up per row.
-        seen = typed["stage"].drop_nulls().unique()
+        seen = _texts(typed["stage"]).drop_nulls().unique()
         flags = state_flags(seen, settings)
         closed = dict(zip(seen.to_list(), flags["is_closed"].to_list()))
         won_by = dict(zip(seen.to_list(), flags["is_won"].to_list()))
@@ -193,6 +206,11 @@ def _derive(typed: pl.DataFrame, table: str, settings: Settings) -> pl.DataFrame
     if table == "spend":
         typed = typed.with_columns(pl.col("month").dt.month_start())
     return typed
+
+
+def _texts(s: pl.Series) -> pl.Series:
+    """A label column as text; a categorical one as its distinct values only (all a lookup needs)."""
+    return s.unique().cast(pl.String) if s.dtype == pl.Categorical else s
 
 
 def _dedupe(accepted: pl.DataFrame, table: str, mapping: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
