@@ -141,15 +141,15 @@ def month_no(d: dt.date) -> int:
     return d.year * 12 + d.month - 1
 
 
-def covered_sql(lo: int, hi: int, subs: str = "subs") -> str:
+def covered_sql(lo: int | str, hi: int | str, subs: str = "subs") -> str:
     """Each subscription's rows (account_id, mrr, m) at the month ends it covers among month numbers lo..hi.
 
     A subscription covers the month ends from its start month up to the month before its (exclusive)
-    end month, so each is unnested over just the months it covers.
+    end month, so each is unnested over just the months it covers. lo and hi may be columns of `subs`.
     """
     first = MONTH_NO.format(d="start_date")
-    stop = f"coalesce({MONTH_NO.format(d='end_date')}, {hi + 1})"
-    return f"SELECT account_id, mrr, unnest(range(greatest({first}, {lo}), least({stop}, {hi + 1}))) AS m FROM {subs}"
+    stop = f"coalesce({MONTH_NO.format(d='end_date')}, {hi} + 1)"
+    return f"SELECT account_id, mrr, unnest(range(greatest({first}, {lo}), least({stop}, {hi} + 1))) AS m FROM {subs}"
 
 
 def month_end_of(m: str) -> str:
@@ -182,20 +182,6 @@ def movements_sql(ends: list[dt.date]) -> str:
     FROM paired p LEFT JOIN first_paid f USING (account_id)
     WHERE p.m > {lo}
     """
-
-
-def expansions_sql(ends: list[dt.date], subs: str) -> str:
-    """(account_id, at): month ends among `ends` where an account's MRR grew from a positive amount a month earlier.
-
-    Both month ends have MRR > 0, so both are covered: no account × month grid is needed.
-    """
-    lo, hi = month_no(add_months(ends[0], -1)), month_no(ends[-1])
-    return f"""
-    SELECT account_id, CAST({month_end_of("m")} AS TIMESTAMP) AS at
-    FROM (SELECT *, lag(m) OVER w AS prev_m, lag(mrr) OVER w AS prev
-          FROM (SELECT account_id, m, sum(mrr) AS mrr FROM ({covered_sql(lo, hi, subs)}) GROUP BY ALL)
-          WINDOW w AS (PARTITION BY account_id ORDER BY m))
-    WHERE prev_m = m - 1 AND prev > 0 AND mrr > prev"""
 
 
 # Data quality: per table, columns whose emptiness only means "not happened" and the validity rules.
@@ -260,13 +246,14 @@ def ts(t: dt.datetime) -> str:
 
 # Deals created in the window (dated by their first stage-history row when created_at is empty), where their
 # current stage puts them in the chain, and their stage-history rows placed in the chain too (won stages are
-# the chain's last step; lost and unplaced stages have no place).
+# the chain's last step; lost and unplaced stages have no place). `deal` is an integer key: the history work
+# below partitions and groups millions of rows by deal, which integers do faster than the text ids.
 COHORT = """
 CREATE TEMP TABLE cohort AS
   WITH undated AS (
     SELECT opportunity_id, CAST(min(changed_at) AS DATE) AS first_seen FROM stage_history
     WHERE opportunity_id IN (SELECT opportunity_id FROM opps WHERE created_at IS NULL) GROUP BY ALL)
-  SELECT o.opportunity_id, o.account_id, o.amount, o.state, o.created_at, o.close_date,
+  SELECT row_number() OVER () AS deal, o.opportunity_id, o.account_id, o.amount, o.state, o.created_at, o.close_date,
          coalesce(o.created_at, u.first_seen) AS created,
          CASE o.state WHEN 'won' THEN {won} WHEN 'open' THEN coalesce(o.chain_idx, 0) ELSE 0 END AS current_idx
   FROM opps o LEFT JOIN undated u USING (opportunity_id)
@@ -277,32 +264,28 @@ CREATE TEMP TABLE cohort_history AS
     FROM (SELECT DISTINCT stage FROM stage_history) s
     LEFT JOIN stage_map m ON m.stage_key = regexp_replace(lower(s.stage), '[^0-9a-z]', '', 'g')
     LEFT JOIN chain c ON c.stage_name = m.stage_name)
-  SELECT h.opportunity_id, h.changed_at, p.state, p.idx
-  FROM stage_history h LEFT JOIN placed p USING (stage)
-  WHERE h.opportunity_id IN (SELECT opportunity_id FROM cohort);
+  SELECT c.deal, h.changed_at, p.state, p.idx
+  FROM stage_history h JOIN cohort c USING (opportunity_id) LEFT JOIN placed p USING (stage);
 """
 
 # Reached is cumulative: the furthest of the current stage and every history row. Days in a stage: each visit
 # runs to the deal's next row (the close date stands in for a closing row the history lacks); a stage still
 # being visited (a visit without an end) or with negative time is left out.
 STAGE_CONVERSION = """
-WITH reach AS (
-  SELECT greatest(c.current_idx, coalesce(h.furthest, 0)) AS reached
-  FROM cohort c LEFT JOIN (SELECT opportunity_id, max(idx) AS furthest FROM cohort_history GROUP BY ALL) h
-  USING (opportunity_id)),
-spread AS (SELECT reached, count(*) AS n FROM reach GROUP BY ALL),
+WITH history AS (
+  SELECT deal, max(idx) AS furthest, bool_or(state IN ('won', 'lost')) AS closing_row FROM cohort_history GROUP BY ALL),
+deals AS (SELECT c.*, h.furthest, h.closing_row FROM cohort c LEFT JOIN history h USING (deal)),
+spread AS (SELECT greatest(current_idx, coalesce(furthest, 0)) AS reached, count(*) AS n FROM deals GROUP BY ALL),
 visits AS (
-  SELECT opportunity_id, changed_at, idx FROM cohort_history
+  SELECT deal, changed_at, idx FROM cohort_history
   UNION ALL
-  SELECT opportunity_id, CAST(close_date AS TIMESTAMP), NULL FROM cohort c
-  WHERE state IN ('won', 'lost') AND close_date IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM cohort_history h WHERE h.opportunity_id = c.opportunity_id AND h.state IN ('won', 'lost'))),
+  SELECT deal, CAST(close_date AS TIMESTAMP), NULL FROM deals
+  WHERE state IN ('won', 'lost') AND close_date IS NOT NULL AND NOT coalesce(closing_row, false)),
 timed AS (
-  SELECT opportunity_id, idx,
-         epoch(lead(changed_at) OVER (PARTITION BY opportunity_id ORDER BY changed_at) - changed_at) / 86400 AS days
+  SELECT deal, idx, epoch(lead(changed_at) OVER (PARTITION BY deal ORDER BY changed_at) - changed_at) / 86400 AS days
   FROM visits),
 stay AS (
-  SELECT idx, sum(days) AS days FROM timed WHERE idx < {won} GROUP BY opportunity_id, idx
+  SELECT idx, sum(days) AS days FROM timed WHERE idx < {won} GROUP BY deal, idx
   HAVING count(days) = count(*) AND sum(days) >= 0),
 medians AS (SELECT idx, quantile_cont(days, 0.5) AS median_days FROM stay GROUP BY ALL)
 SELECT c.stage_name, coalesce(sum(s.n) FILTER (s.reached >= c.idx), 0), coalesce(sum(s.n) FILTER (s.reached > c.idx), 0),
@@ -340,12 +323,11 @@ FROM judged
 # stall limit); the SLA is the open deals' share that is not stalled.
 OPPORTUNITY_TO_CLOSE = """
 WITH last_change AS (
-  SELECT opportunity_id, CAST(max(changed_at) AS DATE) AS changed FROM cohort_history
-  WHERE changed_at < {cutoff} GROUP BY ALL),
+  SELECT deal, CAST(max(changed_at) AS DATE) AS changed FROM cohort_history WHERE changed_at < {cutoff} GROUP BY ALL),
 deals AS (
   SELECT c.*, c.state = 'open' AND coalesce(datediff('day', coalesce(l.changed, c.created_at), {A}) >= {stall}, false)
               AS stalled
-  FROM cohort c LEFT JOIN last_change l USING (opportunity_id)),
+  FROM cohort c LEFT JOIN last_change l USING (deal)),
 judged AS (
   SELECT *, CASE WHEN state = 'won' THEN 'passed' WHEN state = 'lost' OR stalled THEN 'leaked' ELSE 'in progress' END
             AS outcome
@@ -387,14 +369,22 @@ SELECT count(*), count(*) FILTER (kickoff = 'passed'), count(*) FILTER (kickoff 
 FROM judged
 """
 
-# 5. Customers whose first value was 12 months before a window day: passed on an MRR expansion at a month end,
-# or a won expansion/upsell deal, within 12 months after first value; leaked once those months are over.
+# 5. Customers whose first value was 12 months before a window day: passed on an MRR expansion at a month end
+# (MRR up from a positive amount a month earlier), or a won expansion/upsell deal, within 12 months after first
+# value; leaked once those months are over. MRR is needed only at each cohort account's own month ends, from the
+# one before its first value to its deadline.
 VALUE_TO_EXPAND = """
 WITH cohort5 AS (
   SELECT account_id, first_value_at AS valued_at, first_value_at + INTERVAL 12 MONTH AS expand_by FROM lifecycle
   WHERE CAST(first_value_at AS DATE) BETWEEN {lo} AND {hi}),
+months AS (
+  SELECT account_id, min({valued_month}) - 1 AS first_m, least(max({deadline_month}), {as_of_month}) AS last_m
+  FROM cohort5 GROUP BY ALL),
+mrr AS (SELECT account_id, m, sum(mrr) AS mrr FROM ({covered}) GROUP BY ALL),
 expansions AS (
-  {expansions}
+  SELECT account_id, CAST({month_end} AS TIMESTAMP) AS at
+  FROM (SELECT *, lag(m) OVER w AS prev_m, lag(mrr) OVER w AS prev FROM mrr WINDOW w AS (PARTITION BY account_id ORDER BY m))
+  WHERE prev_m = m - 1 AND prev > 0 AND mrr > prev
   UNION ALL
   SELECT account_id, CAST(close_date AS TIMESTAMP) FROM opps
   WHERE state = 'won' AND (contains(lower(type), 'expansion') OR contains(lower(type), 'upsell'))),
@@ -516,12 +506,11 @@ def tables(con: duckdb.DuckDBPyConnection, cfg: Settings, as_of: dt.date, start:
                               value_days=repr(float(sla.first_value_days)),
                               kickoff_before=ts(cutoff - dt.timedelta(hours=sla.kickoff_hours)),
                               value_before=ts(cutoff - dt.timedelta(days=sla.first_value_days))))
-    lo, hi = year_before(start), year_before(end)
-    # MRR expansions of the cohort's accounts only, at the month ends from the cohort's first value to as_of.
-    cohort_subs = (f"(SELECT * FROM subs WHERE account_id IN (SELECT account_id FROM lifecycle "
-                   f"WHERE CAST(first_value_at AS DATE) BETWEEN {lit(lo)} AND {lit(hi)}))")
-    h5 = q(VALUE_TO_EXPAND.format(lo=lit(lo), hi=lit(hi), cutoff=ts(cutoff), arr_now=arr_by_account(A),
-                                  outcomes=OUTCOMES, expansions=expansions_sql(month_ends(lo, as_of), cohort_subs)))
+    h5 = q(VALUE_TO_EXPAND.format(
+        lo=lit(year_before(start)), hi=lit(year_before(end)), cutoff=ts(cutoff), arr_now=arr_by_account(A),
+        outcomes=OUTCOMES, valued_month=MONTH_NO.format(d="valued_at"), deadline_month=MONTH_NO.format(d="expand_by"),
+        as_of_month=month_no(as_of), month_end=month_end_of("m"),
+        covered=covered_sql("first_m", "last_m", "subs JOIN months USING (account_id)")))
     h6 = q(EXPAND_TO_RENEW.format(S=S, E=E, A=A, known=str(bool(n_subs)).lower(), lead=sla.renewal_outreach_days,
                                   outcomes=OUTCOMES))
     handoffs = [
