@@ -63,26 +63,36 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
         "window": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "metrics": {},
     }
-    # The table metrics (the stage funnel) share no intermediate result with the scalar ones: they are
-    # computed beside them, on the second core (Polars and DuckDB work outside the interpreter lock).
-    table_metrics = [m for m in REGISTRY if m.kind == "table"] if include_tables else []
+    if not include_tables:
+        _scalars(out, frames, period)
+        return out
+    # The tables (the stage funnel, then the handoffs) are computed beside the scalar metrics, on the
+    # second core: Polars and DuckDB work outside the interpreter lock. The funnel shares no intermediate
+    # result with the scalars; the handoffs' shared ones (closed deals, movements, ARR by account) are
+    # kept per frames and mostly computed by the scalars by the time the funnel is done.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="revops-tables") as pool:
         context = contextvars.copy_context()  # the caller's settings (rows_from_file) hold there too
-        pending = {m.id: pool.submit(context.run, m.compute, frames, period) for m in table_metrics}
+        pending = pool.submit(context.run, _tables, frames, period)
         _scalars(out, frames, period)
-        results = {mid: future.result() for mid, future in pending.items()}
-    if include_tables:
-        tables: dict[str, Any] = {}
-        for mid, r in results.items():
-            tables[mid] = json_rows(r.table) if r.table is not None else []
-        handoffs = _handoffs_rows(frames, period)
-        if handoffs is not None:
-            tables["handoffs"] = handoffs
-        out["tables"] = tables
-        # Also at the top level ("stage_conversion", "handoffs"), where a reader of the JSON looks first;
-        # "metrics" stays scalar-only so every entry there has the same shape.
-        out.update(tables)
+        tables = pending.result()
+    out["tables"] = tables
+    # Also at the top level ("stage_conversion", "handoffs"), where a reader of the JSON looks first;
+    # "metrics" stays scalar-only so every entry there has the same shape.
+    out.update(tables)
     return out
+
+
+def _tables(frames: Frames, period: Period) -> dict[str, Any]:
+    """The table metrics and the handoffs, as lists of JSON rows."""
+    tables: dict[str, Any] = {}
+    for m in REGISTRY:
+        if m.kind == "table":
+            table = m.compute(frames, period).table
+            tables[m.id] = json_rows(table) if table is not None else []
+    handoffs = _handoffs_rows(frames, period)
+    if handoffs is not None:
+        tables["handoffs"] = handoffs
+    return tables
 
 
 def _scalars(out: dict[str, Any], frames: Frames, period: Period) -> None:
