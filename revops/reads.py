@@ -20,7 +20,7 @@ from revops import store
 from revops.frames import Frames, TableReader, file_reader, read_rows
 from revops.memo import derived
 from revops.rows import rows_between
-from revops.schema import TABLES, column_names
+from revops.schema import TABLES, column_names, columns
 
 _FROM_FILE: ContextVar[bool] = ContextVar("revops_rows_from_file", default=False)
 # A window read from the file reaches back at least this many days from its end, so that the other
@@ -64,25 +64,44 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
     return rows_between(rows, col, start, end)
 
 
-def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, columns: list[str]) -> pl.DataFrame:
+def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, columns: list[str],
+                   window: tuple[str, dt.date, dt.date] | None = None) -> pl.DataFrame:
     """The `columns` of the table's rows whose `on` is in `keys`, with the other columns of `keys` appended, in
     table order: table.join(keys, on=on, how="inner", maintain_order="left"). `keys` must be distinct on `on`.
+    With a window (column, start, end), of the rows of table_between only.
 
     Inside rows_from_file, a table not read yet is joined in the file: the keys go there as a Parquet file.
     """
     extra = [c for c in keys.columns if c != on]
     reader = file_reader(frames, table) if _FROM_FILE.get() else None
     if reader is None:
-        return (frames.table(table).select(on, *columns).join(keys, on=on, how="inner", maintain_order="left")
-                .select(*columns, *extra))
+        rows = frames.table(table) if window is None else table_between(frames, table, *window)
+        return rows.select(on, *columns).join(keys, on=on, how="inner", maintain_order="left").select(*columns, *extra)
     picked = ", ".join([*(f't."{c}"' for c in columns), *(f'k."{c}"' for c in extra)])
     scan = store.select_sql(table, [on, *columns]).replace("SELECT ", "SELECT rowid AS __row, ", 1)
+    if window is not None:
+        col, start, end = window
+        scan += f""" WHERE CAST("{col}" AS DATE) BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'"""
     with tempfile.TemporaryDirectory(prefix="revops-keys-") as tmp:
         path = Path(tmp) / "keys.parquet"
         keys.write_parquet(path)
         # rowid is the table's own order (what a plain SELECT returns), restored after the join.
         return reader.query(f"SELECT {picked} FROM ({scan}) t JOIN read_parquet('{path.as_posix()}') k "
                             f'ON t."{on}" = k."{on}" ORDER BY t.__row')
+
+
+def window_total(frames: Frames, table: str, col: str, day_col: str, start: dt.date, end: dt.date) -> float:
+    """Σ of an integer column over the rows whose `day_col` day lies in [start, end] (nulls left out; 0.0 for none).
+
+    Inside rows_from_file, a table not read yet sums in the file: integers sum exactly either way.
+    """
+    reader = file_reader(frames, table) if _FROM_FILE.get() else None
+    if reader is None or next(c for c in columns(table) if c.name == col).kind != "int":
+        rows = table_between(frames, table, day_col, start, end)
+        return float(rows[col].cast(pl.Float64).sum()) if rows.height else 0.0
+    total = reader.query(f'SELECT sum("{col}") AS s FROM "{table}" WHERE CAST("{day_col}" AS DATE) '
+                         f"BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'")["s"][0]
+    return float(total) if total is not None else 0.0
 
 
 def _distinct(frames: Frames, table: str, col: str) -> list[object] | None:
@@ -153,4 +172,4 @@ def table_height(frames: Frames, table: str) -> int:
 
 
 __all__ = ["READ_BACK_DAYS", "column_distinct", "column_n_unique", "filled_counts", "rows_from_file",
-           "read_columns", "rows_with_keys", "table_between", "table_height"]
+           "read_columns", "rows_with_keys", "table_between", "table_height", "window_total"]

@@ -10,7 +10,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, details_wanted
-from revops.reads import READ_BACK_DAYS, column_distinct, table_between
+from revops.reads import READ_BACK_DAYS, column_distinct, rows_with_keys, table_between, window_total
 from revops.rows import rows_between
 from revops.period import Period
 from revops.revenue import arr_by_account
@@ -229,7 +229,7 @@ def usage_features(frames: Frames) -> pl.DataFrame:
 
 def users_between(frames: Frames, start: dt.date, end: dt.date) -> float:
     """Σ active_users of usage rows dated in [start, end]."""
-    return total(usage_between(frames, start, end), "active_users")
+    return window_total(frames, "usage", "active_users", "date", start, end)
 
 
 def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -245,7 +245,8 @@ def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -
 
     def make() -> pl.DataFrame:
         codes = active_accounts(frames, as_of).select("account_id").with_row_index("code")
-        return usage_between(frames, low, high).join(codes, on="account_id", how="inner", maintain_order="left")
+        return rows_with_keys(frames, "usage", codes, "account_id", ["date", "feature", "active_users", "events"],
+                              window=("date", low, high))
     return rows_between(derived(frames, "active_usage", make, key=(as_of, low, high), limit=2), "date", start, end)
 
 
