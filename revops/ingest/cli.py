@@ -6,9 +6,16 @@ import getpass
 import json
 from pathlib import Path
 
+import duckdb
+
 from revops import store
 from revops.errors import UserError
 from revops.ingest.load import load, preview, undo, upload_log
+from revops.schema import TABLES
+
+
+# DuckDB's memory limit while a CLI upload only appends (to an empty table).
+APPEND_MEMORY_LIMIT = "SET memory_limit = '128MB'"
 
 
 def parse_maps(pairs: list[str]) -> dict[str, str]:
@@ -20,6 +27,13 @@ def parse_maps(pairs: list[str]) -> dict[str, str]:
             raise UserError(f"--map expects SOURCE=column, got “{pair}”.")
         out[src] = dst.strip()
     return out
+
+
+def _appends_only(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether an upload into `table` only appends: the table is empty, or the demo company is about to go."""
+    if table not in TABLES:
+        return False
+    return store.is_demo(con) or not con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
 
 
 def _user() -> str:
@@ -41,6 +55,10 @@ def cli_ingest(args: argparse.Namespace) -> int:
         if args.rejects and pv.rows_rejected:
             Path(args.rejects).write_bytes(pv.rejects_csv())
             print(f"rejected rows written to {args.rejects}")
+        if _appends_only(con, pv.table):
+            # Nothing stored to compare with: DuckDB only appends, and the blocks it writes are never read again
+            # by this one-shot process, so its cache of them is kept small (a big first load peaks far lower).
+            con.execute(APPEND_MEMORY_LIMIT)
         result = load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
     print(result.summary())
     for row in pv.reasons().iter_rows(named=True):
