@@ -138,3 +138,22 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
                           timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_duckdb_memory_is_capped_only_while_an_upload_just_appends(capsys, db, tmp_path, monkeypatch):
+    """A first load (nothing stored to compare with) runs under the small cap; a re-upload keeps DuckDB's default."""
+    from revops.ingest import cli as ingest_cli
+    limits = []
+    real_load = ingest_cli.load
+
+    def spy(con, pv, **kw):
+        limits.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return real_load(con, pv, **kw)
+
+    monkeypatch.setattr(ingest_cli, "load", spy)
+    path = tmp_path / "deals.csv"
+    path.write_bytes(MIXED)
+    for _ in range(2):
+        assert _run(capsys, "ingest", "opportunities", str(path), "--db", db)[0] == 0
+    assert limits[0] == "122.0 MiB"  # 128 MB, as DuckDB reports it
+    assert limits[1] != limits[0]
