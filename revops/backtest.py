@@ -41,9 +41,11 @@ def backtest(frames: Frames, period: Period, quarters: int = DEFAULT_QUARTERS) -
     its forecast is empty and the note says so.
     """
     truth = known_at(frames, period.as_of)
+    spans = past_quarters(period.as_of, quarters, period.fiscal_start_month)
+    actuals = [float(won_between(truth, start, end)["amount"].sum()) for start, end in spans]
+    del truth  # the forecasts below rebuild other days: one rebuilt deals table fewer held at once
     rows = []
-    for start, end in past_quarters(period.as_of, quarters, period.fiscal_start_month):
-        actual = float(won_between(truth, start, end)["amount"].sum())
+    for (start, end), actual in zip(spans, actuals, strict=True):
         inputs = prepare(frames, period.shifted_to(start - dt.timedelta(days=1)))
         row = {"quarter_start": start, "quarter_end": end, "actual_bookings": actual}
         if "win_rate" in inputs.gaps:

@@ -287,8 +287,10 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     usage, spend and touches keep what happened by then; targets are plans, kept whole. The
     same day asked twice (a forecast and its backtest) gives the same frames.
     """
-    # A few days only: each holds a rebuilt deals table (a million rows at scale).
-    return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=3)
+    # Two days only (a forecast's as-of and the day its past-due deals are measured), and in the app for
+    # one computation only (transient, see memo.scope): each holds a rebuilt deals table (a million rows
+    # at scale) that no later page asks for again.
+    return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=2, transient=True)
 
 
 def _known_at(frames: Frames, when: dt.date) -> Frames:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import duckdb
 import streamlit as st
 
-from revops import store
+from revops import memo, store
 from revops.errors import user_message
 from revops.frames import Filters, Frames, apply_filters, default_as_of, distinct_values, open_frames
 from revops.period import Period
@@ -120,7 +120,9 @@ def frames(filters: Filters) -> Frames:
 
 @st.cache_resource(max_entries=512, show_spinner=False)
 def _memo(db: str, data_version: int, name: str, key: str, _fn: Callable[..., Any], _args: tuple) -> Any:
-    return _fn(*_args)
+    # One cached result is one computation: its transient intermediates go when it is done.
+    with memo.scope():
+        return _fn(*_args)
 
 
 def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
