@@ -258,14 +258,21 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     if wanted <= existing:
         return
     # Two sessions opening a new file at once would both create the tables: a catalog conflict in DuckDB.
+    # One transaction: one commit to the file instead of one per table (a new file opens ~0.1 s sooner).
     with write_lock():
-        for table in TABLES:
-            con.execute(table_ddl(table))
-            con.execute(undo_ddl(table))
-        for name, cols in META_TABLES.items():
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-        con.execute(snapshot_ddl())
-        con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                con.execute(table_ddl(table))
+                con.execute(undo_ddl(table))
+            for name, cols in META_TABLES.items():
+                con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            con.execute(snapshot_ddl())
+            con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def bump_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -176,6 +176,18 @@ def test_duplicate_keys_keep_the_last_occurrence(db):
     assert pv.frame.sort("opportunity_id")["stage"].to_list() == ["Negotiation", "Prospecting"]
 
 
+@pytest.mark.parametrize("ids, dup_line, winner", [
+    (["D1", "D1", "D2"], 2, 3),   # in ascending key order: the duplicates sit side by side
+    (["D3", "D2", "D2"], 3, 4),   # in descending order
+    (["D1", "D1"], 2, 3),         # nothing but the duplicate
+])
+def test_duplicate_keys_are_found_in_a_file_sorted_by_key(ids, dup_line, winner):
+    """A file in key order (checked without hashing) still has its duplicate keys rejected, naming the winner."""
+    pv = preview(_file(*[[i, "Prospecting", "1", "", ""] for i in ids]), "sorted.csv", "opportunities")
+    assert pv.rejects.select("line", "reason").rows() == [(dup_line, f"duplicate key of line {winner}")]
+    assert sorted(pv.frame["opportunity_id"].to_list()) == sorted(set(ids))
+
+
 def test_strict_mode_loads_nothing_when_a_row_is_rejected(db):
     """--strict: one bad row means no row loads and the error says why."""
     _load(db, A)
