@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from revops.rows import rows_between
 from revops.schema import TABLES, column_names, columns
 
 _FROM_FILE: ContextVar[bool] = ContextVar("revops_rows_from_file", default=False)
+_WINDOWS_LOCK = threading.Lock()
 # A window read from the file reaches back at least this many days from its end, so that the other
 # windows of the same as-of (the 28 days to it and the 28 before) are slices of the same read.
 READ_BACK_DAYS = 56
@@ -51,16 +53,19 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
     """
     if not _reader_for(frames, table):
         return rows_between(frames.table(table), col, start, end)
-    reads: list[tuple[dt.date, dt.date, pl.DataFrame]] = derived(frames, "file_windows", list, key=(table, col))
-    for low, high, rows in reads:
-        if low <= start and end <= high:
-            return rows_between(rows, col, start, end)
-    low = min(start, end - dt.timedelta(days=READ_BACK_DAYS - 1))
-    rows = read_rows(frames, table, f"CAST(\"{col}\" AS DATE) BETWEEN DATE '{low.isoformat()}' "
-                                    f"AND DATE '{end.isoformat()}'")
-    if rows is None:  # read whole meanwhile (another thread): slice the frame
-        return rows_between(frames.table(table), col, start, end)
-    reads.append((low, end, rows))
+    # One thread reads while another asking for the same rows waits for them (a report computes its
+    # tables on a second thread), rather than both reading.
+    with _WINDOWS_LOCK:
+        reads: list[tuple[dt.date, dt.date, pl.DataFrame]] = derived(frames, "file_windows", list, key=(table, col))
+        for low, high, rows in reads:
+            if low <= start and end <= high:
+                return rows_between(rows, col, start, end)
+        low = min(start, end - dt.timedelta(days=READ_BACK_DAYS - 1))
+        rows = read_rows(frames, table, f"CAST(\"{col}\" AS DATE) BETWEEN DATE '{low.isoformat()}' "
+                                        f"AND DATE '{end.isoformat()}'")
+        if rows is None:  # read whole meanwhile (another thread): slice the frame
+            return rows_between(frames.table(table), col, start, end)
+        reads.append((low, end, rows))
     return rows_between(rows, col, start, end)
 
 
@@ -159,12 +164,6 @@ def _filled_counts(frames: Frames) -> dict[str, tuple[int, dict[str, int]]]:
     return out
 
 
-def read_columns(frames: Frames, table: str, cols: list[str]) -> pl.DataFrame:
-    """Some columns of a table, in table order: from the file when the table is not read yet, else its frame's."""
-    reader = file_reader(frames, table)
-    return frames.table(table).select(cols) if reader is None else reader.query(store.select_sql(table, cols))
-
-
 def table_height(frames: Frames, table: str) -> int:
     """Rows of a table: its frame's height once read, else counted in the file (see filled_counts)."""
     counted = filled_counts(frames).get(table)
@@ -172,4 +171,4 @@ def table_height(frames: Frames, table: str) -> int:
 
 
 __all__ = ["READ_BACK_DAYS", "column_distinct", "column_n_unique", "filled_counts", "rows_from_file",
-           "read_columns", "rows_with_keys", "table_between", "table_height", "window_total"]
+           "rows_with_keys", "table_between", "table_height", "window_total"]

@@ -1,16 +1,18 @@
 """Diagnostic tier: where the funnel and the handoffs lose speed or quality, and how trustworthy the data is."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from revops.frames import Frames
+from revops.frames import Frames, TableReader, file_reader
 from revops.funnel import STAGE_CONVERSION_SCHEMA
 from revops.funnel import stage_conversion as funnel_stage_conversion
 from revops.metrics.common import (
     active_codes, active_usage, days_to, detail, fractional_minutes, in_window, lifecycle_won,
     median, ratio, result, usage_features, used,
 )
-from revops.reads import filled_counts, read_columns, table_between, table_height
+from revops.reads import table_between, table_height
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, metric
 from revops.period import Period
@@ -178,37 +180,55 @@ EXPECTED_WHEN: dict[tuple[str, str], pl.Expr] = {
 }
 
 
-def _non_negative(col: str) -> pl.Expr:
-    return pl.col(col) >= 0
+@dataclass(frozen=True)
+class Rule:
+    """What makes a filled cell valid: a test of the frame's row and, when the file's columns can answer
+    alone, the same test in SQL (a table not read yet is then counted where it lives)."""
+
+    expr: pl.Expr
+    sql: str | None = None
 
 
-def _within(col: str, low: float, high: float) -> pl.Expr:
-    return pl.col(col).is_between(low, high)
+def _non_negative(col: str) -> Rule:
+    # NaN counts as not negative in both (Polars and DuckDB order NaN above every number).
+    return Rule(pl.col(col) >= 0, f'"{col}" >= 0')
 
 
-def _not_before(col: str, other: str) -> pl.Expr:
-    return pl.col(other).is_null() | (pl.col(col).cast(pl.Datetime("us")) >= pl.col(other).cast(pl.Datetime("us")))
+def _within(col: str, low: float, high: float) -> Rule:
+    return Rule(pl.col(col).is_between(low, high), f'"{col}" BETWEEN {low!r} AND {high!r}')
+
+
+def _not_before(col: str, other: str) -> Rule:
+    return Rule(pl.col(other).is_null() | (pl.col(col).cast(pl.Datetime("us")) >= pl.col(other).cast(pl.Datetime("us"))),
+                f'"{other}" IS NULL OR CAST("{col}" AS TIMESTAMP) >= CAST("{other}" AS TIMESTAMP)')
+
+
+def _after(col: str, other: str, *, or_same: bool = False) -> Rule:
+    if or_same:
+        return Rule(pl.col(col) >= pl.col(other), f'"{col}" >= "{other}"')
+    return Rule(pl.col(col) > pl.col(other), f'"{col}" > "{other}"')
 
 
 # A filled cell is valid unless its rule says otherwise.
-VALID_WHEN: dict[tuple[str, str], pl.Expr] = {
+RULES: dict[tuple[str, str], Rule] = {
     ("accounts", "employees"): _non_negative("employees"),
     ("leads", "first_response_at"): _not_before("first_response_at", "created_at"),
-    ("opportunities", "stage"): pl.col("stage_known"),
+    ("opportunities", "stage"): Rule(pl.col("stage_known")),  # the settings place it: the frame knows
     ("opportunities", "amount"): _non_negative("amount"),
     ("opportunities", "probability"): _within("probability", 0, 1),
     ("opportunities", "close_date"): _not_before("close_date", "created_at"),
     ("stage_history", "amount"): _non_negative("amount"),
     ("subscriptions", "mrr"): _non_negative("mrr"),
-    ("subscriptions", "end_date"): pl.col("end_date") > pl.col("start_date"),
+    ("subscriptions", "end_date"): _after("end_date", "start_date"),
     ("lifecycle", "health_score"): _within("health_score", 0, 100),
     ("lifecycle", "csat"): _within("csat", 0, 100),
     ("usage", "active_users"): _non_negative("active_users"),
     ("usage", "events"): _non_negative("events"),
     ("spend", "amount"): _non_negative("amount"),
     ("targets", "target_amount"): _non_negative("target_amount"),
-    ("targets", "period_end"): pl.col("period_end") >= pl.col("period_start"),
+    ("targets", "period_end"): _after("period_end", "period_start", or_same=True),
 }
+VALID_WHEN: dict[tuple[str, str], pl.Expr] = {key: rule.expr for key, rule in RULES.items()}
 
 
 def cell_quality(frames: Frames) -> pl.DataFrame:
@@ -261,28 +281,53 @@ def _counted(df: pl.DataFrame, name: str, cols: list[str]) -> list[tuple[int, in
 def _table_cells(frames: Frames, name: str) -> list[tuple[int, int, int]] | None:
     """(expected, filled, valid) of every column of the table, None when it has no rows.
 
-    A table not read yet is counted where the data lives: a column without a rule is expected on every
-    row (or, for an event column, where filled) and valid where filled, so its counts are the file's
-    (filled_counts); only the values the rules read come over. Deals are the exception: their rules
-    read the classified stages (stage_known, state), which exist on the frame only.
+    A table not read yet whose rules SQL can test is counted where the data lives (see _file_cells).
     """
-    names = column_names(name)
-    counted = filled_counts(frames).get(name) if name != "opportunities" else None
-    if counted is None:
-        df = frames.table(name)
-        return _counted(df, name, names) if df.height else None
-    rows, filled = counted
-    if not rows:
-        return None
-    ruled = [c for c in names if (name, c) in VALID_WHEN or (name, c) in EXPECTED_WHEN]
-    events = EVENT_COLUMNS.get(name, frozenset())
-    out = {c: (filled[c] if c in events else rows, filled[c], filled[c]) for c in names if c not in ruled}
-    if ruled:
-        rules = [e for c in ruled for e in (VALID_WHEN.get((name, c)), EXPECTED_WHEN.get((name, c))) if e is not None]
-        read = {*ruled, *(c for e in rules for c in e.meta.root_names())}
-        values = read_columns(frames, name, [c for c in names if c in read])
-        out.update(zip(ruled, _counted(values, name, ruled)))
-    return [out[c] for c in names]
+    counted = _file_cells(frames).get(name)
+    if counted is not None:
+        return counted or None
+    df = frames.table(name)
+    return _counted(df, name, column_names(name)) if df.height else None
+
+
+def _file_cells(frames: Frames) -> dict[str, list[tuple[int, int, int]]]:
+    """_table_cells of the tables not read yet whose rules all have SQL, counted in one query; once per frames.
+
+    A cell is expected on every row (an event column: where filled), filled where not null and valid
+    where filled and its rule holds (a rule that cannot tell counts as holding): all SQL counts.
+    """
+    return derived(frames, "file_cells", lambda: _count_in_file(frames))
+
+
+def _count_in_file(frames: Frames) -> dict[str, list[tuple[int, int, int]]]:
+    groups: dict[int, tuple[TableReader, list[str]]] = {}
+    for name in TABLES:
+        reader = file_reader(frames, name)
+        sql_ok = not any(t == name for t, _ in EXPECTED_WHEN) and all(
+            rule.sql for (t, _), rule in RULES.items() if t == name)
+        if reader is not None and sql_ok:
+            groups.setdefault(id(reader), (reader, []))[1].append(name)
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for reader, names in groups.values():
+        parts = []
+        for name in names:
+            counts = [f'count(*) AS "{name}"']
+            for col in column_names(name):
+                counts.append(f'count("{col}") AS "{name}.{col}"')
+                rule = RULES.get((name, col))
+                if rule is not None:
+                    counts.append(f'count(*) FILTER (WHERE "{col}" IS NOT NULL AND coalesce({rule.sql}, true)) '
+                                  f'AS "{name}.{col}.valid"')
+            parts.append(f'(SELECT {", ".join(counts)} FROM "{name}")')
+        row = reader.query(f"SELECT * FROM {' CROSS JOIN '.join(parts)}").row(0, named=True)
+        for name in names:
+            rows, events, cells = int(row[name]), EVENT_COLUMNS.get(name, frozenset()), []
+            for col in column_names(name):
+                filled = int(row[f"{name}.{col}"])
+                valid = int(row[f"{name}.{col}.valid"]) if (name, col) in RULES else filled
+                cells.append((filled if col in events else rows, filled, valid))
+            out[name] = cells if rows else []
+    return out
 
 
 @metric("data_quality", "diagnostic", "Data quality", "ratio",
