@@ -93,3 +93,42 @@ def test_a_window_read_once_serves_the_windows_inside_it(lazy):
         inner = table_between(lazy, "usage", "date", end - dt.timedelta(days=40), end - dt.timedelta(days=30))
     assert first.height > 0 and inner.height > 0
     assert asked == []
+
+
+def test_rules_counted_in_sql_agree_with_the_frame_on_edge_cells(tmp_path):
+    """Negative, NaN, out-of-range, before-creation and equal-date cells count the same in SQL as on the frame."""
+    from revops import store
+    from revops.metrics.diagnostic import cell_quality
+    D, T = dt.date, dt.datetime
+    tables = {
+        # employees: -1 invalid, 0 valid, null not filled
+        "accounts": pl.DataFrame({"account_id": ["a", "b", "c"], "employees": [-1, 0, None]}),
+        # response before creation invalid; response without creation valid (nothing to compare)
+        "leads": pl.DataFrame({"lead_id": ["1", "2", "3"],
+                               "created_at": [T(2024, 1, 2), T(2024, 1, 2), None],
+                               "first_response_at": [T(2024, 1, 1), T(2024, 1, 3), T(2024, 1, 1)]}),
+        # health NaN (outside 0-100), 100 valid, 101 invalid
+        "lifecycle": pl.DataFrame({"account_id": ["a", "b", "c"], "health_score": [float("nan"), 100.0, 101.0],
+                                   "csat": [None, -0.5, 0.0]}),
+        # end on the start day is invalid; a missing end is not expected
+        "subscriptions": pl.DataFrame({"subscription_id": ["s1", "s2", "s3"], "account_id": ["a"] * 3,
+                                       "start_date": [D(2024, 1, 1)] * 3, "end_date": [D(2024, 1, 1), D(2024, 2, 1), None],
+                                       "mrr": [-5.0, 0.0, 10.0]}),
+        "targets": pl.DataFrame({"period_start": [D(2024, 1, 1), D(2024, 1, 1)],
+                                 "period_end": [D(2024, 1, 1), D(2023, 12, 31)], "target_amount": [1.0, -1.0]}),
+    }
+    path = tmp_path / "edges.duckdb"
+    with store.connect(path) as con:
+        store.replace_tables(con, tables)
+    lazy = open_frames(path, read_only=True)
+    whole = open_frames(path, read_only=True)
+    for name in TABLES:
+        whole.table(name)
+    got, expected = cell_quality(lazy), cell_quality(whole)
+    assert got.equals(expected)
+    valid = {(r["table"], r["column"]): (r["filled"], r["valid"]) for r in got.iter_rows(named=True)}
+    assert valid[("accounts", "employees")] == (2, 1)
+    assert valid[("leads", "first_response_at")] == (3, 2)
+    assert valid[("lifecycle", "health_score")] == (3, 1)
+    assert valid[("subscriptions", "end_date")] == (2, 1)
+    assert valid[("targets", "period_end")] == (2, 1)
