@@ -69,7 +69,8 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
     # The tables (the stage funnel, then the handoffs) are computed beside the scalar metrics, on the
     # second core: Polars and DuckDB work outside the interpreter lock. The funnel shares no intermediate
     # result with the scalars; the handoffs' shared ones (closed deals, movements, ARR by account) are
-    # kept per frames and mostly computed by the scalars by the time the funnel is done.
+    # kept per frames and mostly computed by the scalars by the time the funnel is done. Data quality,
+    # which shares nothing, goes first on that side too (the scalar loop then finds its value kept).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="revops-tables") as pool:
         context = contextvars.copy_context()  # the caller's settings (rows_from_file) hold there too
         pending = pool.submit(context.run, _tables, frames, period)
@@ -82,8 +83,14 @@ def metrics_report(frames: Frames, period: Period, include_tables: bool = True) 
     return out
 
 
+# Scalar metrics that share no intermediate result with the others, computed on the tables' side.
+BESIDE = ("data_quality",)
+
+
 def _tables(frames: Frames, period: Period) -> dict[str, Any]:
-    """The table metrics and the handoffs, as lists of JSON rows."""
+    """The table metrics and the handoffs, as lists of JSON rows (after the BESIDE metrics' values)."""
+    for metric_id in BESIDE:
+        compute(metric_id, frames, period, details=False)
     tables: dict[str, Any] = {}
     for m in REGISTRY:
         if m.kind == "table":
