@@ -382,9 +382,9 @@ months AS (
   FROM cohort5 GROUP BY ALL),
 mrr AS (SELECT account_id, m, sum(mrr) AS mrr FROM ({covered}) GROUP BY ALL),
 expansions AS (
-  SELECT account_id, CAST({month_end} AS TIMESTAMP) AS at
-  FROM (SELECT *, lag(m) OVER w AS prev_m, lag(mrr) OVER w AS prev FROM mrr WINDOW w AS (PARTITION BY account_id ORDER BY m))
-  WHERE prev_m = m - 1 AND prev > 0 AND mrr > prev
+  SELECT now.account_id, CAST({month_end} AS TIMESTAMP) AS at
+  FROM mrr now JOIN mrr before ON before.account_id = now.account_id AND before.m = now.m - 1
+  WHERE before.mrr > 0 AND now.mrr > before.mrr
   UNION ALL
   SELECT account_id, CAST(close_date AS TIMESTAMP) FROM opps
   WHERE state = 'won' AND (contains(lower(type), 'expansion') OR contains(lower(type), 'upsell'))),
@@ -509,7 +509,7 @@ def tables(con: duckdb.DuckDBPyConnection, cfg: Settings, as_of: dt.date, start:
     h5 = q(VALUE_TO_EXPAND.format(
         lo=lit(year_before(start)), hi=lit(year_before(end)), cutoff=ts(cutoff), arr_now=arr_by_account(A),
         outcomes=OUTCOMES, valued_month=MONTH_NO.format(d="valued_at"), deadline_month=MONTH_NO.format(d="expand_by"),
-        as_of_month=month_no(as_of), month_end=month_end_of("m"),
+        as_of_month=month_no(as_of), month_end=month_end_of("now.m"),
         covered=covered_sql("first_m", "last_m", "subs JOIN months USING (account_id)")))
     h6 = q(EXPAND_TO_RENEW.format(S=S, E=E, A=A, known=str(bool(n_subs)).lower(), lead=sla.renewal_outreach_days,
                                   outcomes=OUTCOMES))
