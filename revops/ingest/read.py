@@ -40,7 +40,7 @@ _JUDGED_FROM = 100  # sampled records needed to judge
 
 @dataclass
 class RawTable:
-    """The file as strings: one column per header (deduplicated), plus its line number and any row problem."""
+    """The file as text, one column per header (repeating ones of a big file as categories), plus line and problem."""
 
     headers: list[str]
     frame: pl.DataFrame
