@@ -303,13 +303,18 @@ def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
         .with_columns(left_at=pl.when(same_deal).then(pl.col("changed_at").shift(-1)))
         .filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
     )
-    return (
-        visits.group_by(key, "idx")
-        .agg(days=((pl.col("left_at") - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400).sum(),
-             ended=pl.col("left_at").is_not_null().all())
-        .filter(pl.col("ended") & (pl.col("days") >= 0))
-        .select(key, "idx", "days")
-    )
+    days = (pl.col("left_at") - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400
+    dtype = visits.schema[key]
+    if dtype.is_integer():
+        # Deal codes: (deal, stage) as one integer groups faster than the pair (a million groups).
+        steps = max(won_idx, 1)  # idx < won_idx here
+        by = visits.select(pair=pl.col(key).cast(pl.Int64) * steps + pl.col("idx"), days=days,
+                           ended=pl.col("left_at").is_not_null()).group_by("pair").agg(
+            pl.col("days").sum(), pl.col("ended").all()).with_columns(
+            (pl.col("pair") // steps).cast(dtype).alias(key), idx=pl.col("pair") % steps)
+    else:
+        by = visits.group_by(key, "idx").agg(days=days.sum(), ended=pl.col("left_at").is_not_null().all())
+    return by.filter(pl.col("ended") & (pl.col("days") >= 0)).select(key, "idx", "days")
 
 
 # ---------------------------------------------------------------------------------------

@@ -136,23 +136,26 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
         first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
         stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
     ).filter(pl.col("stop") > pl.col("first"))
-    # The month ends where an account's set of covering subscriptions can change: its starts and ends.
-    cuts = pl.concat([spans.select("code", at="first"), spans.select("code", at="stop")]).filter(
-        pl.col("at") < n).unique()
+    # The month ends where an account's set of covering subscriptions can change: its starts and ends,
+    # in (account, month end) order; key = code × n + month end index, one integer per pair.
+    cuts = (
+        pl.concat([spans.select("code", at="first"), spans.select("code", at="stop")])
+        .filter(pl.col("at") < n).select(key=pl.col("code") * n + pl.col("at")).unique().sort("key")
+        .with_columns(code=pl.col("key") // n, at=pl.col("key") % n)
+    )
     # MRR from each cut to the next: the subscriptions covering the cut, summed in row order.
     level = (
         spans.join(cuts, on="code", how="inner", maintain_order="left")
         .filter((pl.col("at") >= pl.col("first")) & (pl.col("at") < pl.col("stop")))
-        .group_by("code", "at")
+        .group_by("key")
         .agg(pl.col("mrr").sum())
     )
     # Each cut beside the stretch before it (none before an account's first cut: MRR 0). Only a change
     # can be a movement (every kind compares unequal amounts), so the rest is dropped early.
     same_account = pl.col("code").shift(1) == pl.col("code")
     changed = (
-        cuts.join(level, on=["code", "at"], how="left")
+        cuts.join(level, on="key", how="left", maintain_order="left")
         .with_columns(pl.col("mrr").fill_null(0.0))
-        .sort("code", "at")
         .with_columns(prev_mrr=pl.when(same_account).then(pl.col("mrr").shift(1)).otherwise(pl.lit(0.0)))
         .filter(pl.col("mrr") != pl.col("prev_mrr"))
     )
