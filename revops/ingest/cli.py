@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -11,8 +12,8 @@ import duckdb
 from revops import store
 from revops.errors import UserError
 from revops.ingest.load import load, preview, undo, upload_log
+from revops.ingest.read import read_raw
 from revops.schema import TABLES
-
 
 # DuckDB's memory limit while a CLI upload only appends (to an empty table).
 APPEND_MEMORY_LIMIT = "SET memory_limit = '128MB'"
@@ -48,18 +49,22 @@ def cli_ingest(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise UserError(f"The file {path} does not exist.")
-    with store.connect(args.db) as con:
-        pv = preview(path, path.name, args.table, parse_maps(args.map) or None, db=con)
-        for note in pv.notices:
-            print(f"note: {note}")
-        if args.rejects and pv.rows_rejected:
-            Path(args.rejects).write_bytes(pv.rejects_csv())
-            print(f"rejected rows written to {args.rejects}")
-        if _appends_only(con, pv.table):
-            # Nothing stored to compare with: DuckDB only appends, and the blocks it writes are never read again
-            # by this one-shot process, so its cache of them is kept small (a big first load peaks far lower).
-            con.execute(APPEND_MEMORY_LIMIT)
-        result = load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
+    maps = parse_maps(args.map) or None
+    # The file is read while the database opens (a new file's tables are created meanwhile).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(read_raw, path, path.name) if args.table in (None, *TABLES) else None
+        with store.connect(args.db) as con:
+            pv = preview(path, path.name, args.table, maps, db=con, raw=ahead.result() if ahead else None)
+            for note in pv.notices:
+                print(f"note: {note}")
+            if args.rejects and pv.rows_rejected:
+                Path(args.rejects).write_bytes(pv.rejects_csv())
+                print(f"rejected rows written to {args.rejects}")
+            if _appends_only(con, pv.table):
+                # Nothing stored to compare with: DuckDB only appends, and the blocks it writes are never read
+                # again by this one-shot process, so its cache of them is kept small (a big first load peaks lower).
+                con.execute(APPEND_MEMORY_LIMIT)
+            result = load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
     print(result.summary())
     for row in pv.reasons().iter_rows(named=True):
         col = f"{row['column']}: " if row["column"] else ""

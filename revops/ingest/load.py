@@ -168,18 +168,19 @@ def _validate_manual(mapping: dict[str, str], headers: list[str], table: str) ->
 
 def preview(data: bytes | Path | str, file_name: str | None = None, table: str | None = None,
             mapping: dict[str, str] | None = None, settings: Settings | None = None, *,
-            db: Db = None) -> Preview:
+            db: Db = None, raw: RawTable | None = None) -> Preview:
     """Read, map and check a file without writing anything.
 
     `mapping` holds manual choices (source header -> canonical column, "" to keep a column
     aside); the rest is matched by alias. With `db`, the workspace settings and a mapping saved
-    for the same headers are used.
+    for the same headers are used. `raw` is the file already read by read_raw (the CLI reads it
+    while it opens the database).
     """
     source: bytes | Path = Path(data) if isinstance(data, str) else data
     name = file_name or (source.name if isinstance(source, Path) else "upload.csv")
     if table is not None and table not in TABLES:
         raise UserError(f"Unknown table “{table}”; use one of: {', '.join(TABLES)}.")
-    raw = read_raw(source, name)  # hashes the file on its way through
+    raw = raw if raw is not None else read_raw(source, name)  # hashes the file on its way through
     sha = raw.sha256 or file_sha256(source)
     saved: tuple[str, dict[str, str]] | None = None
     if db is not None and (settings is None or not mapping):
