@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import polars as pl
 
@@ -59,3 +60,69 @@ def test_transient_values_outside_a_scope_are_kept():
     owner = _Owner()
     assert memo.derived(owner, "big", lambda: 1, transient=True) == 1
     assert memo.derived(owner, "big", lambda: 2, transient=True) == 1
+
+
+def _frame(rows: int) -> pl.DataFrame:
+    """A frame of `rows` Int64 values: 8 bytes a row."""
+    return pl.DataFrame({"x": pl.int_range(rows, eager=True)})
+
+
+def test_derived_frames_are_trimmed_least_recently_used_first(monkeypatch):
+    """After a computation, derived frames beyond the budget go, the least recently used first."""
+    monkeypatch.setattr(memo, "BUDGET_BYTES", 2 * 8 * 100_000)  # room for two frames of 100,000 rows
+    a, b, c = _Owner(), _Owner(), _Owner()
+    for owner in (a, b):
+        with memo.scope():
+            memo.derived(owner, "rows", lambda: _frame(100_000))
+    with memo.scope():
+        memo.derived(a, "rows", lambda: _frame(1))  # a used again: b is now the least recently used
+        memo.derived(c, "rows", lambda: _frame(100_000))
+    assert memo.derived(a, "rows", lambda: _frame(2)).height == 100_000
+    assert memo.derived(c, "rows", lambda: _frame(2)).height == 100_000
+    assert memo.derived(b, "rows", lambda: _frame(2)).height == 2  # trimmed, made again
+
+
+def test_nothing_is_trimmed_during_a_computation(monkeypatch):
+    """Inside one computation every derived frame stays, however big: the trim waits for its end."""
+    monkeypatch.setattr(memo, "BUDGET_BYTES", 8 * 100_000)  # room for one frame
+    a, b = _Owner(), _Owner()
+    with memo.scope():
+        memo.derived(a, "rows", lambda: _frame(100_000))
+        memo.derived(b, "rows", lambda: _frame(100_000))
+        assert memo.derived(a, "rows", lambda: _frame(2)).height == 100_000
+    assert memo.derived(a, "rows", lambda: _frame(2)).height == 100_000  # a was used last: b went
+    assert memo.derived(b, "rows", lambda: _frame(2)).height == 2
+
+
+def test_results_are_bounded_by_the_bytes_of_their_frames():
+    """Past the byte budget the oldest results go; the newest is kept even when bigger than the budget."""
+    from ui.state import Results
+    results = Results(max_entries=10, budget_bytes=2 * 8 * 1000)  # two results of 1,000 rows
+    made: list[str] = []
+
+    def make(name: str, rows: int) -> Callable[[], pl.DataFrame]:
+        def run() -> pl.DataFrame:
+            made.append(name)
+            return _frame(rows)
+        return run
+    results.get(("a",), make("a", 1000))
+    results.get(("b",), make("b", 1000))
+    results.get(("a",), make("a", 1000))  # kept: not made again, and now the most recent
+    results.get(("c",), make("c", 1000))  # over budget: b (least recently used) goes
+    assert made == ["a", "b", "c"]
+    results.get(("b",), make("b", 1000))
+    assert made == ["a", "b", "c", "b"]
+    results.get(("huge",), make("huge", 10_000))  # alone over the budget: kept, everything older goes
+    results.get(("huge",), make("huge", 10_000))
+    assert made[-1] == "huge" and made.count("huge") == 1
+    assert results.total_bytes == 8 * 10_000
+
+
+def test_results_are_counted_too():
+    """At most max_entries results are kept, whatever their size."""
+    from ui.state import Results
+    results = Results(max_entries=2, budget_bytes=2**40)
+    made: list[int] = []
+    for key in (1, 2, 3, 1):
+        results.get((key,), lambda key=key: made.append(key))
+    assert made == [1, 2, 3, 1]  # 1 went when 3 came

@@ -1,8 +1,9 @@
-"""The one place Streamlit caches: frames and results keyed on the store's data version."""
+"""The one place the app caches: frames and results keyed on the store's data version."""
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,11 +119,67 @@ def frames(filters: Filters) -> Frames:
     return _filtered(str(db_path()), version(), filters)
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
-def _memo(db: str, data_version: int, name: str, key: str, _fn: Callable[..., Any], _args: tuple) -> Any:
-    # One cached result is one computation: its transient intermediates go when it is done.
+_UNSET = object()
+
+
+class Results:
+    """Computed results, least recently used first, bounded by count and by the bytes of the frames they hold.
+
+    A count alone lets a few drill-down tables of a million rows fill the process; past `budget_bytes`
+    the oldest results go (and are computed again if asked again). The newest result is always kept.
+    Each key is computed by one thread at a time: others asking for it wait and share its result.
+    """
+
+    def __init__(self, max_entries: int, budget_bytes: int) -> None:
+        self.max_entries, self.budget_bytes = max_entries, budget_bytes
+        self._lock = threading.Lock()
+        self._values: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self._making: dict[tuple, threading.Lock] = {}
+        self.total_bytes = 0
+
+    def _hit(self, key: tuple) -> Any:
+        with self._lock:
+            hit = self._values.get(key, _UNSET)
+            if hit is not _UNSET:
+                self._values.move_to_end(key)
+                return hit[0]  # type: ignore[index]
+            return _UNSET
+
+    def get(self, key: tuple, make: Callable[[], T]) -> T:
+        """The result kept under `key`, or make()'s (then kept)."""
+        hit = self._hit(key)
+        if hit is not _UNSET:
+            return hit  # type: ignore[no-any-return]
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            hit = self._hit(key)
+            if hit is not _UNSET:
+                return hit  # type: ignore[no-any-return]
+            try:
+                value = make()
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+            size = memo.nbytes(value)
+            with self._lock:
+                self._values[key] = (value, size)
+                self.total_bytes += size
+                while len(self._values) > 1 and (len(self._values) > self.max_entries
+                                                 or self.total_bytes > self.budget_bytes):
+                    _, (_, old_size) = self._values.popitem(last=False)
+                    self.total_bytes -= old_size
+            return value
+
+
+# Results of `cached` for every session of this process (a drill-down table at a million deals is tens of MB).
+_RESULTS = Results(max_entries=512, budget_bytes=128 * 2**20)
+
+
+def _compute(fn: Callable[..., T], args: tuple) -> T:
+    # One cached result is one computation: its transient intermediates go when it is done (memo.scope).
     with memo.scope():
-        return _fn(*_args)
+        return fn(*args)
 
 
 def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
@@ -134,7 +191,8 @@ def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
     v = version()
     db = str(db_path())
     f = _filtered(db, v, filters)
-    return _memo(db, v, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)), fn, (f, *args))
+    key = (db, v, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
+    return _RESULTS.get(key, lambda: _compute(fn, (f, *args)))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
