@@ -21,7 +21,7 @@ from revops import store
 from revops.frames import Frames, TableReader, file_reader, read_rows
 from revops.memo import derived
 from revops.rows import rows_between
-from revops.schema import TABLES, column_names, columns
+from revops.schema import TABLES, columns
 
 _FROM_FILE: ContextVar[bool] = ContextVar("revops_rows_from_file", default=False)
 _WINDOWS_LOCK = threading.Lock()
@@ -40,7 +40,7 @@ def rows_from_file() -> Iterator[None]:
         _FROM_FILE.reset(token)
 
 
-def _reader_for(frames: Frames, table: str) -> bool:
+def _from_file(frames: Frames, table: str) -> bool:
     """Whether this table's rows should come from the file (inside rows_from_file, table not read yet)."""
     return _FROM_FILE.get() and file_reader(frames, table) is not None
 
@@ -51,7 +51,7 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
     Inside rows_from_file, a table not read yet stays unread: the rows come from the file, and one read
     serves every later window inside it.
     """
-    if not _reader_for(frames, table):
+    if not _from_file(frames, table):
         return rows_between(frames.table(table), col, start, end)
     # One thread reads while another asking for the same rows waits for them (a report computes its
     # tables on a second thread), rather than both reading.
@@ -69,9 +69,9 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
     return rows_between(rows, col, start, end)
 
 
-def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, columns: list[str],
+def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, cols: list[str],
                    window: tuple[str, dt.date, dt.date] | None = None) -> pl.DataFrame:
-    """The `columns` of the table's rows whose `on` is in `keys`, with the other columns of `keys` appended, in
+    """The columns `cols` of the table's rows whose `on` is in `keys`, with the other columns of `keys` appended, in
     table order: table.join(keys, on=on, how="inner", maintain_order="left"). `keys` must be distinct on `on`.
     With a window (column, start, end), of the rows of table_between only.
 
@@ -81,9 +81,9 @@ def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, colu
     reader = file_reader(frames, table) if _FROM_FILE.get() else None
     if reader is None:
         rows = frames.table(table) if window is None else table_between(frames, table, *window)
-        return rows.select(on, *columns).join(keys, on=on, how="inner", maintain_order="left").select(*columns, *extra)
-    picked = ", ".join([*(f't."{c}"' for c in columns), *(f'k."{c}"' for c in extra)])
-    scan = store.select_sql(table, [on, *columns]).replace("SELECT ", "SELECT rowid AS __row, ", 1)
+        return rows.select(on, *cols).join(keys, on=on, how="inner", maintain_order="left").select(*cols, *extra)
+    picked = ", ".join([*(f't."{c}"' for c in cols), *(f'k."{c}"' for c in extra)])
+    scan = store.select_sql(table, [on, *cols]).replace("SELECT ", "SELECT rowid AS __row, ", 1)
     if window is not None:
         col, start, end = window
         scan += f""" WHERE CAST("{col}" AS DATE) BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'"""
@@ -137,38 +137,29 @@ def column_distinct(frames: Frames, table: str, col: str) -> pl.DataFrame:
     return derived(df, f"{col}_distinct", lambda: df.select(pl.col(col).drop_nulls().unique().sort()))
 
 
-def filled_counts(frames: Frames) -> dict[str, tuple[int, dict[str, int]]]:
-    """Of every table not read yet: its rows and each column's filled (non-null) cells, counted in the file.
-
-    One query for all of them (each query opens the file), once per frames. Tables read already are
-    left out: their frames answer.
-    """
-    return derived(frames, "filled_counts", lambda: _filled_counts(frames))
+def table_height(frames: Frames, table: str) -> int:
+    """Rows of a table: its frame's height once read, else counted in the file (see _file_heights)."""
+    counted = _file_heights(frames).get(table)
+    return counted if counted is not None else frames.table(table).height
 
 
-def _filled_counts(frames: Frames) -> dict[str, tuple[int, dict[str, int]]]:
+def _file_heights(frames: Frames) -> dict[str, int]:
+    """Rows of every table not read yet, counted in one query (each query opens the file); once per frames."""
+    return derived(frames, "file_heights", lambda: _count_rows(frames))
+
+
+def _count_rows(frames: Frames) -> dict[str, int]:
     groups: dict[int, tuple[TableReader, list[str]]] = {}
     for table in TABLES:
         reader = file_reader(frames, table)
         if reader is not None:
             groups.setdefault(id(reader), (reader, []))[1].append(table)
-    out: dict[str, tuple[int, dict[str, int]]] = {}
+    out: dict[str, int] = {}
     for reader, tables in groups.values():
-        parts = []
-        for table in tables:
-            counts = [f'count(*) AS "{table}"', *(f'count("{c}") AS "{table}.{c}"' for c in column_names(table))]
-            parts.append(f'(SELECT {", ".join(counts)} FROM "{table}")')
-        row = reader.query(f"SELECT * FROM {' CROSS JOIN '.join(parts)}").row(0, named=True)
-        for table in tables:
-            out[table] = (int(row[table]), {c: int(row[f"{table}.{c}"]) for c in column_names(table)})
+        counts = ", ".join(f'(SELECT count(*) FROM "{t}") AS "{t}"' for t in tables)
+        out.update({t: int(n) for t, n in reader.query(f"SELECT {counts}").row(0, named=True).items()})
     return out
 
 
-def table_height(frames: Frames, table: str) -> int:
-    """Rows of a table: its frame's height once read, else counted in the file (see filled_counts)."""
-    counted = filled_counts(frames).get(table)
-    return counted[0] if counted is not None else frames.table(table).height
-
-
-__all__ = ["READ_BACK_DAYS", "column_distinct", "column_n_unique", "filled_counts", "rows_from_file",
-           "rows_with_keys", "table_between", "table_height", "window_total"]
+__all__ = ["READ_BACK_DAYS", "column_distinct", "column_n_unique", "rows_from_file", "rows_with_keys",
+           "table_between", "table_height", "window_total"]
