@@ -247,7 +247,7 @@ def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -
         codes = active_accounts(frames, as_of).select("account_id").with_row_index("code")
         return rows_with_keys(frames, "usage", codes, "account_id", ["date", "feature", "active_users", "events"],
                               window=("date", low, high))
-    return rows_between(derived(frames, "active_usage", make, key=(as_of, low, high), limit=2), "date", start, end)
+    return rows_between(derived(frames, "active_usage", make, key=(as_of, low, high), limit=1), "date", start, end)
 
 
 def active_codes(frames: Frames, as_of: dt.date) -> pl.DataFrame:
