@@ -8,6 +8,7 @@ the file, the same rows in the same (table) order as the whole table would give 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -45,6 +46,22 @@ def _from_file(frames: Frames, table: str) -> bool:
     return _FROM_FILE.get() and file_reader(frames, table) is not None
 
 
+def _ident(table: str | None, name: str) -> str:
+    """A column of a canonical table (table None: a plain name of letters, digits and _) as a quoted SQL
+    identifier; any other name is refused, so SQL text is built from the schema and our own names only."""
+    known = {c.name for c in columns(table)} if table is not None else set()
+    if name not in known and not (table is None and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)):
+        raise ValueError(f"{name!r} is not a column of {table or 'a key frame'!r}")
+    return f'"{name}"'
+
+
+def _day(day: dt.date) -> str:
+    """A date as an SQL date literal (a date object only, never text)."""
+    if not isinstance(day, dt.date):
+        raise TypeError(f"expected a date, got {type(day).__name__}")
+    return f"DATE '{day.isoformat()}'"
+
+
 def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.date) -> pl.DataFrame:
     """The rows of a table whose `col` day lies in [start, end], in table order (rows_between of the table).
 
@@ -61,8 +78,7 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
             if low <= start and end <= high:
                 return rows_between(rows, col, start, end)
         low = min(start, end - dt.timedelta(days=READ_BACK_DAYS - 1))
-        rows = read_rows(frames, table, f"CAST(\"{col}\" AS DATE) BETWEEN DATE '{low.isoformat()}' "
-                                        f"AND DATE '{end.isoformat()}'")
+        rows = read_rows(frames, table, f"CAST({_ident(table, col)} AS DATE) BETWEEN {_day(low)} AND {_day(end)}")
         if rows is None:  # read whole meanwhile (another thread): slice the frame
             return rows_between(frames.table(table), col, start, end)
         reads.append((low, end, rows))
@@ -82,17 +98,18 @@ def rows_with_keys(frames: Frames, table: str, keys: pl.DataFrame, on: str, cols
     if reader is None:
         rows = frames.table(table) if window is None else table_between(frames, table, *window)
         return rows.select(on, *cols).join(keys, on=on, how="inner", maintain_order="left").select(*cols, *extra)
-    picked = ", ".join([*(f't."{c}"' for c in cols), *(f'k."{c}"' for c in extra)])
+    picked = ", ".join([*(f"t.{_ident(table, c)}" for c in cols), *(f"k.{_ident(None, c)}" for c in extra)])
     scan = store.select_sql(table, [on, *cols]).replace("SELECT ", "SELECT rowid AS __row, ", 1)
     if window is not None:
         col, start, end = window
-        scan += f""" WHERE CAST("{col}" AS DATE) BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'"""
+        scan += f" WHERE CAST({_ident(table, col)} AS DATE) BETWEEN {_day(start)} AND {_day(end)}"
     with tempfile.TemporaryDirectory(prefix="revops-keys-") as tmp:
         path = Path(tmp) / "keys.parquet"
         keys.write_parquet(path)
         # rowid is the table's own order (what a plain SELECT returns), restored after the join.
-        return reader.query(f"SELECT {picked} FROM ({scan}) t JOIN read_parquet('{path.as_posix()}') k "
-                            f'ON t."{on}" = k."{on}" ORDER BY t.__row')
+        keys_file = path.as_posix()  # a file of our own temporary folder
+        return reader.query(f"SELECT {picked} FROM ({scan}) t JOIN read_parquet('{keys_file}') k "
+                            f"ON t.{_ident(table, on)} = k.{_ident(table, on)} ORDER BY t.__row")
 
 
 def window_total(frames: Frames, table: str, col: str, day_col: str, start: dt.date, end: dt.date) -> float:
@@ -104,8 +121,8 @@ def window_total(frames: Frames, table: str, col: str, day_col: str, start: dt.d
     if reader is None or next(c for c in columns(table) if c.name == col).kind != "int":
         rows = table_between(frames, table, day_col, start, end)
         return float(rows[col].cast(pl.Float64).sum()) if rows.height else 0.0
-    total = reader.query(f'SELECT sum("{col}") AS s FROM "{table}" WHERE CAST("{day_col}" AS DATE) '
-                         f"BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'")["s"][0]
+    total = reader.query(f'SELECT sum({_ident(table, col)}) AS s FROM "{table}" WHERE '
+                         f"CAST({_ident(table, day_col)} AS DATE) BETWEEN {_day(start)} AND {_day(end)}")["s"][0]
     return float(total) if total is not None else 0.0
 
 
@@ -115,7 +132,7 @@ def _distinct(frames: Frames, table: str, col: str) -> list[object] | None:
     reader = file_reader(frames, table) if _FROM_FILE.get() else None
     if reader is None:
         return None
-    return derived(frames, "file_distinct", lambda: reader.query(f'SELECT DISTINCT "{col}" AS v FROM "{table}"')[
+    return derived(frames, "file_distinct", lambda: reader.query(f'SELECT DISTINCT {_ident(table, col)} AS v FROM "{table}"')[
         "v"].to_list(), key=(table, col))
 
 

@@ -337,12 +337,22 @@ def test_sql_text_interpolates_only_quoted_identifiers_and_numbers():
         "select_sql", "_typed_select", "_key_match", "_touched", "size", "left", "right", "k", "op",
         # frames.TableReader: schema column names given as literals by its callers, and the snapshot columns
         "column", "parts", "SNAPSHOT_COLUMNS",
+        # revops.reads: column names checked against the schema by _ident, dates written by _day from date
+        # objects, fragments built from those (picked, scan, counts), a file of its own temporary folder
+        "picked", "scan", "counts", "keys_file",
+        # revops.store's SQL builders (store.select_sql: schema column names)
+        "store",
     }
+    # Calls that check what they quote: revops.reads._ident (a column of the schema) and _day (a date object).
+    sanitizers = {"_ident", "_day"}
+
     def offenders_in(source: str, where: str) -> list[str]:
         out = []
         for line, text in _sql_f_strings(source):
             tree = ast.parse(text, mode="eval")
             for value in (n for n in ast.walk(tree) if isinstance(n, ast.FormattedValue)):
+                if isinstance(value.value, ast.Call) and _func_name(value.value.func) in sanitizers:
+                    continue  # the sanitizer refuses anything but a schema column or a date object
                 names = {n.id for n in ast.walk(value.value) if isinstance(n, ast.Name)}
                 names |= {_func_name(n.func) for n in ast.walk(value.value) if isinstance(n, ast.Call)}
                 if not names or not names <= allowed | {"str", "int", "join", "map", "format"}:
@@ -351,6 +361,7 @@ def test_sql_text_interpolates_only_quoted_identifiers_and_numbers():
 
     # The check itself: a value from outside the list is caught.
     assert offenders_in("con.execute(f'SELECT * FROM t WHERE name = {user_text}')", "x") == ["x:1: user_text"]
+    assert offenders_in("con.execute(f'SELECT {_ident(t, c)} WHERE {_day(d)} AND {_other(u)}')", "x") == ["x:1: _other(u)"]
     scanned = 0
     found: list[str] = []
     for path in sorted((ROOT / "revops").rglob("*.py")):
@@ -447,3 +458,20 @@ def test_data_page_explains_the_upload_limit(tmp_path, monkeypatch):
     at.run()
     help_text = at.file_uploader[0].help
     assert f"{limit} MB" in help_text and "server.maxUploadSize" in help_text
+
+
+def test_sql_sanitizers_refuse_anything_but_schema_columns_and_dates():
+    """reads._ident quotes only a column of the table's schema; reads._day writes only a date object."""
+    import datetime as dt
+
+    from revops.reads import _day, _ident
+
+    assert _ident("opportunities", "amount") == '"amount"'
+    assert _day(dt.date(2024, 2, 29)) == "DATE '2024-02-29'"
+    with pytest.raises(ValueError):
+        _ident("opportunities", 'amount" ; DROP TABLE opportunities; --')
+    with pytest.raises(TypeError):
+        _day("2024-02-29' OR 1=1 --")  # type: ignore[arg-type]
+    assert _ident(None, "code") == '"code"'
+    with pytest.raises(ValueError):
+        _ident(None, 'code"')
