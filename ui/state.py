@@ -108,15 +108,21 @@ def all_frames() -> Frames:
 
 
 # A filtered view holds its own copies of the tables it read (a third of the data for one segment of
-# three): a few recent views are kept, not dozens, so the process stays small at a million deals.
-@st.cache_resource(max_entries=4, show_spinner=False)
+# three, hundreds of MB at a million deals): only the latest one is kept. Its results stay cached; a view
+# asked for again is filtered again, table by table as pages read them (about a second at that scale).
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _filtered(db: str, data_version: int, filters: Filters) -> Frames:
     return apply_filters(_frames(db, data_version), filters)
 
 
+def _view(db: str, data_version: int, filters: Filters) -> Frames:
+    # No filter is the unfiltered frames themselves: not a view, so it never pushes the filtered one out.
+    return _filtered(db, data_version, filters) if filters.active() else _frames(db, data_version)
+
+
 def frames(filters: Filters) -> Frames:
     """The tables restricted to the sidebar filters, for the current data version."""
-    return _filtered(str(db_path()), version(), filters)
+    return _view(str(db_path()), version(), filters)
 
 
 _UNSET = object()
@@ -190,7 +196,7 @@ def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
     """
     v = version()
     db = str(db_path())
-    f = _filtered(db, v, filters)
+    f = _view(db, v, filters)
     key = (db, v, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
     return _RESULTS.get(key, lambda: _compute(fn, (f, *args)))
 
