@@ -377,8 +377,8 @@ def test_sql_text_interpolates_only_quoted_identifiers_and_numbers():
 MARKUP = "<script>alert(1)</script>"
 
 
-def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch):
-    """A file named and filled with <script>/<img onerror> loads, and the page shows those names as text only."""
+def _data_page(tmp_path, monkeypatch):
+    """The Data page of the app on an empty workspace file, and that file."""
     from streamlit.testing.v1 import AppTest
 
     from revops import store
@@ -391,6 +391,12 @@ def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch
     at.run()
     at.switch_page("pages/data.py")
     at.run()
+    return at, db
+
+
+def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch):
+    """A file named and filled with <script>/<img onerror> loads, and the page shows those names as text only."""
+    at, db = _data_page(tmp_path, monkeypatch)
     body = (f"Opportunity ID,Stage,Opportunity Name,Amount\nD1,Prospecting,{MARKUP},100\n"
             f"D2,Closed Won,<img src=x onerror=alert(2)>,50\n")
     at.file_uploader[0].set_value((f"{MARKUP}.csv", body.encode(), "text/csv"))
@@ -398,6 +404,8 @@ def test_uploaded_markup_is_shown_as_text_on_the_data_page(tmp_path, monkeypatch
     next(b for b in at.button if b.label.startswith("Load ")).click()
     at.run()
     assert not at.exception, at.exception
+    from revops import store
+
     with store.connect(db) as con:
         assert {r[0] for r in con.execute("SELECT opportunity_name FROM opportunities").fetchall()} == {
             MARKUP, "<img src=x onerror=alert(2)>"}
@@ -413,18 +421,7 @@ LINK = "[click me](http://evil.example)"
 
 def test_markdown_links_in_headers_and_file_names_stay_text(tmp_path, monkeypatch):
     """A header and a file name written as a markdown link are shown escaped: no element renders a link."""
-    from streamlit.testing.v1 import AppTest
-
-    from revops import store
-
-    db = tmp_path / "x.duckdb"
-    with store.connect(db):
-        pass
-    monkeypatch.setenv("REVOPS_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/data.py")
-    at.run()
+    at, _ = _data_page(tmp_path, monkeypatch)
     body = f"Opportunity ID,Stage,Amount,{LINK}\nD1,Prospecting,100,x\n"
     at.file_uploader[0].set_value((f"{LINK}.csv", body.encode(), "text/csv"))
     at.run()
