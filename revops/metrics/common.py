@@ -108,9 +108,26 @@ def fractional_minutes(start: str, end: str) -> pl.Expr:
 # Deals
 
 
-def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Won and lost deals whose close_date lies in [start, end], in table order."""
+# The columns a deal's value needs (state, money, dates, weights). A value-only metric (a trend point,
+# the previous period) filters these few instead of every column: at a million deals, filtering the
+# text ids and names is most of the time, and a trend filters a dozen windows.
+STATE = pl.Enum(["open", "won", "lost"])  # every deal's state (revops.stages.classify)
+VALUE_COLUMNS = ("state", "amount", "close_date", "created_at", "probability", "stage_probability")
+
+
+def deals(frames: Frames) -> pl.DataFrame:
+    """Every deal: all columns when the drill-down rows are wanted, else VALUE_COLUMNS (in table order)."""
     opps = frames.opportunities
+    if details_wanted():
+        return opps
+    # state as an Enum: comparing a million small integers, not a million strings (3x faster filters).
+    return derived(opps, "deal_values", lambda: opps.select([c for c in VALUE_COLUMNS if c in opps.columns])
+                   .with_columns(pl.col("state").cast(STATE)))
+
+
+def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Won and lost deals whose close_date lies in [start, end], in table order (columns as deals())."""
+    opps = deals(frames)
     # The closed deals are kept per frame (a trend asks a dozen windows of them): each window then
     # scans those rows only, not every deal.
     closed = derived(opps, "closed_deals", lambda: opps.filter(pl.col("state").is_in(["won", "lost"])))
@@ -123,13 +140,13 @@ def won_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
 
 
 def open_at(frames: Frames, as_of: dt.date) -> pl.DataFrame:
-    """Deals open at the end of as_of.
+    """Deals open at the end of as_of (columns as deals()).
 
     The table holds each deal's latest state, so a deal counts when it was created by as_of
     (or has no creation date) and is open now or closed only after as_of; at the default
     as_of (the latest event) this is exactly the deals whose latest state is open.
     """
-    opps = frames.opportunities
+    opps = deals(frames)
     created = pl.col("created_at").is_null() | (day("created_at") <= as_of)
     still_open = (pl.col("state") == "open") | (
         pl.col("state").is_in(["won", "lost"]) & (day("close_date") > as_of))
