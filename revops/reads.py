@@ -41,7 +41,7 @@ def rows_from_file() -> Iterator[None]:
         _FROM_FILE.reset(token)
 
 
-def _from_file(frames: Frames, table: str) -> bool:
+def reads_from_file(frames: Frames, table: str) -> bool:
     """Whether this table's rows should come from the file (inside rows_from_file, table not read yet)."""
     return _FROM_FILE.get() and file_reader(frames, table) is not None
 
@@ -68,7 +68,7 @@ def table_between(frames: Frames, table: str, col: str, start: dt.date, end: dt.
     Inside rows_from_file, a table not read yet stays unread: the rows come from the file, and one read
     serves every later window inside it.
     """
-    if not _from_file(frames, table):
+    if not reads_from_file(frames, table):
         return rows_between(frames.table(table), col, start, end)
     # One thread reads while another asking for the same rows waits for them (a report computes its
     # tables on a second thread), rather than both reading.

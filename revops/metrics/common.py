@@ -10,7 +10,8 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.registry import MetricResult, details_wanted
-from revops.reads import READ_BACK_DAYS, column_distinct, rows_with_keys, table_between, window_total
+from revops.reads import (READ_BACK_DAYS, column_distinct, reads_from_file, rows_with_keys, table_between,
+                          window_total)
 from revops.rows import rows_between
 from revops.period import Period
 from revops.revenue import arr_by_account
@@ -249,27 +250,49 @@ def users_between(frames: Frames, start: dt.date, end: dt.date) -> float:
     return window_total(frames, "usage", "active_users", "date", start, end)
 
 
+def account_codes(frames: Frames) -> pl.DataFrame:
+    """Every account with a subscription, in account_id order, with `code`, its row number (columns code,
+    account_id): usage rows are keyed by this integer, once per frames, for every as-of date."""
+    subs = frames.subscriptions
+    return derived(subs, "account_codes",
+                   lambda: subs.select(pl.col("account_id").drop_nulls().unique().sort()).with_row_index("code"))
+
+
+def _usage_codes(frames: Frames) -> pl.Series:
+    """The account code of every usage row, in table order (null for an account without subscriptions)."""
+    def make() -> pl.Series:
+        return (frames.usage.select("account_id")
+                .join(account_codes(frames), on="account_id", how="left", maintain_order="left")["code"])
+    return derived(frames, "usage_codes", make)
+
+
 def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Usage rows dated in [start, end] of the accounts active at as_of, in table order, with `code`: the
-    account's row number in active_accounts(as_of) (which is in account_id order).
+    account's code (account_codes, in account_id order).
 
     Per-account tallies of usage (millions of rows) group and join by this integer, several times
     faster than by the text id. The rows of the READ_BACK_DAYS to as-of (where engagement, risk and
-    adoption look) are coded once per frames and as-of and sliced per window.
+    adoption look) are picked once per frames and as-of and sliced per window.
     """
     low = min(start, as_of - dt.timedelta(days=READ_BACK_DAYS - 1))
     high = max(end, as_of)
+    cols = ["date", "feature", "active_users", "events"]
 
     def make() -> pl.DataFrame:
-        codes = active_accounts(frames, as_of).select("account_id").with_row_index("code")
-        return rows_with_keys(frames, "usage", codes, "account_id", ["date", "feature", "active_users", "events"],
-                              window=("date", low, high))
+        codes = active_codes(frames, as_of).select("account_id", "code")
+        if reads_from_file(frames, "usage"):
+            return rows_with_keys(frames, "usage", codes, "account_id", cols, window=("date", low, high))
+        # Read whole: every usage row was coded once (a trend asks a dozen as-of dates); each as-of keeps
+        # its window's rows of the accounts active then, an integer lookup instead of a join of text ids.
+        coded = frames.usage.select(cols).with_columns(code=_usage_codes(frames))
+        return rows_between(coded, "date", low, high).filter(pl.col("code").is_in(codes["code"].drop_nulls().implode()))
     return rows_between(derived(frames, "active_usage", make, key=(as_of, low, high), limit=1), "date", start, end)
 
 
 def active_codes(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     """active_accounts(as_of) with `code`, the key of active_usage (columns code, account_id, arr)."""
-    return active_accounts(frames, as_of).with_row_index("code")
+    return (active_accounts(frames, as_of).join(account_codes(frames), on="account_id", how="left",
+                                                maintain_order="left").select("code", "account_id", "arr"))
 
 
 def users_by_account(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -71,6 +71,23 @@ def metric(id: str, tier: Tier, label: str, unit: str, definition: str, *,
     return register
 
 
+# Fast paths: a metric's values at many periods in one pass (a trend line's dozen points), registered
+# beside the metric's own function. The function stays the definition: a series must give exactly its
+# values (tests/test_metric_series.py checks every registered one against it).
+SeriesFn = Callable[[Frames, list[Period]], list[float | None]]
+SERIES: dict[str, SeriesFn] = {}
+
+
+def series(id: str) -> Callable[[SeriesFn], SeriesFn]:
+    """Register the decorated function as metric `id`'s values at many periods at once."""
+    def register(fn: SeriesFn) -> SeriesFn:
+        if id in SERIES:
+            raise ValueError(f"series of {id!r} registered twice")
+        SERIES[id] = fn
+        return fn
+    return register
+
+
 def by_tier(tier: str) -> list[Metric]:
     """Metrics of one tier, in declaration order."""
     return [m for m in REGISTRY if m.tier == tier]
