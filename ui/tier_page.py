@@ -31,15 +31,17 @@ def _failed(exc: Exception) -> MetricResult:
 
 
 def compare_metric(frames: Frames, metric_id: str, period: Period) -> tuple[MetricResult, MetricResult]:
-    """The metric over the period and over the previous period of the same length (values and tables, no rows).
+    """The metric over the period and over the previous period of the same length (values and tables; rows
+    only for a table metric).
 
     The rows behind a number are computed only for the metric the drill-down shows (metric_rows):
     building and keeping them for every card costs seconds and gigabytes at a million deals.
     """
     try:
+        if BY_ID[metric_id].kind == "table":  # shown as a table, never as a card with a change; its rows
+            # come with it (computed once: the breakdown and the drill-down both show this result)
+            return compute(metric_id, frames, period), MetricResult.empty("A table has no previous value to show.")
         current = compute(metric_id, frames, period, details=False)
-        if BY_ID[metric_id].kind == "table":  # shown as a table, never as a card with a change
-            return current, MetricResult.empty("A table has no previous value to show.")
         return current, compute(metric_id, frames, period.previous(), details=False)
     except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
         return _failed(exc), _failed(exc)
@@ -102,14 +104,14 @@ def render(tier: str) -> None:
                 _breakdown(tier, m, results[m.id][0], period, currency)
 
     # Every number has rows behind it; a table metric only when it carries rows beyond its table.
-    drillable = scalars + [m for m in wide if state.cached(metric_rows, filters, m.id, period).detail is not None]
+    drillable = scalars + [m for m in wide if results[m.id][0].detail is not None]
     if not drillable:
         return
     st.subheader("Behind the numbers", anchor=False)
     chosen = st.selectbox("Show the rows behind …", [m.id for m in drillable], key=f"{tier}_drill",
                           format_func=lambda mid: next(m.label for m in drillable if m.id == mid))
     metric = next(m for m in drillable if m.id == chosen)
-    current = state.cached(metric_rows, filters, metric.id, period)
+    current = results[metric.id][0] if metric.kind == "table" else state.cached(metric_rows, filters, metric.id, period)
     st.caption(metric.definition)
     if metric.kind == "scalar":
         components.trend_chart(metric, trends[metric.id], currency=currency, key=f"{tier}_{metric.id}_trend")
