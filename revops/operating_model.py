@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from revops import store
 from revops.frames import Frames
 from revops.handoffs import handoffs_table
-from revops.metrics import BY_ID, by_tier
+from revops.metrics import by_tier, compute
 from revops.metrics.common import in_window
 from revops.period import Period
 from revops.schema import SLAs
@@ -408,15 +408,23 @@ def _is_self_serve(source: str = "source") -> pl.Expr:
         list(SELF_SERVE_SOURCES))
 
 
+def _self_serve_rows(sources: pl.Series) -> pl.Series:
+    """Whether each row's source is a self-serve one, worked out once per distinct source (a handful, for
+    millions of rows)."""
+    distinct = sources.unique().to_frame("source").with_columns(self_serve=_is_self_serve())
+    return (sources.to_frame("source").join(distinct, on="source", how="left", maintain_order="left", nulls_equal=True)
+            ["self_serve"].fill_null(False))
+
+
 def self_serve_share(frames: Frames, period: Period) -> float | None:
     """Share of leads created in the window that came through the product (self-serve source or a PQL);
     without leads, the share of deals created in the window with a self-serve source."""
-    leads = frames.leads.filter(in_window("created_at", period))
+    leads = frames.leads.select("created_at", "source", "pql_at").filter(in_window("created_at", period))
     if leads.height:
-        return float(leads.select((_is_self_serve() | pl.col("pql_at").is_not_null()).mean()).item())
-    deals = frames.opportunities.filter(in_window("created_at", period))
+        return float((_self_serve_rows(leads["source"]) | leads["pql_at"].is_not_null()).mean())  # type: ignore[arg-type]
+    deals = frames.opportunities.select("created_at", "source").filter(in_window("created_at", period))
     if deals.height:
-        return float(deals.select(_is_self_serve().mean()).item())
+        return float(_self_serve_rows(deals["source"]).mean())  # type: ignore[arg-type]
     return None
 
 
@@ -457,15 +465,14 @@ def handoff_leak_rate(frames: Frames, period: Period) -> float | None:
 def prefill(frames: Frames, period: Period) -> Answers:
     """The questionnaire filled in from the data where it can be; `from_data` says which answers and how."""
     notes: dict[str, str] = {}
-    arr = BY_ID["arr"].compute(frames, period).value
+    arr = compute("arr", frames, period, details=False).value
     values: dict[str, object] = {}
     if arr is not None:
         values["arr"] = arr
         notes["arr"] = "ARR at the as-of date, from the subscriptions."
         values["funding_stage"] = stage_from_arr(arr)
         notes["funding_stage"] = "Guessed from ARR: please correct it."
-    deals = frames.opportunities.filter(in_window("created_at", period))
-    owners = _distinct(deals["owner"])
+    owners = _distinct(frames.opportunities.select("created_at", "owner").filter(in_window("created_at", period))["owner"])
     if owners:
         values["sales_headcount"] = owners
         notes["sales_headcount"] = "Owners of the deals created in the window."
@@ -487,7 +494,7 @@ def prefill(frames: Frames, period: Period) -> Answers:
     if leak is not None:
         values["handoff_leak_rate"] = leak
         notes["handoff_leak_rate"] = "Mean leak rate of the handoffs (Handoffs page) in the window."
-    deal_size = BY_ID["avg_deal_size"].compute(frames, period).value
+    deal_size = compute("avg_deal_size", frames, period, details=False).value
     if deal_size is not None:
         values["avg_deal_size"] = deal_size
         notes["avg_deal_size"] = "Average won deal in the window."
