@@ -1,0 +1,308 @@
+"""Deal metrics at many periods in one pass (registry.series): a trend line's dozen points at a million deals.
+
+Each deal's state, money and days are laid out once per frames; a period then costs a binary search
+(counts, medians of a window sorted by its date) or one pass over a narrow column (sums of money, which
+are added up over the same rows in the same table order as the metric's own, so the values are the same
+to the last digit). The metric functions (operational.py) stay the definition: tests/test_metric_series.py
+and tests/test_series_deals.py check every value against them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import polars as pl
+
+from revops.frames import Frames
+from revops.memo import derived
+from revops.metrics.common import is_number, target_between
+from revops.metrics.registry import series
+from revops.period import Period
+
+Window = tuple[dt.date, dt.date]
+# Stand-ins for "no creation date" (open since ever) and "still open" (never closes), as day numbers.
+_EVER = -(2**31)
+_NEVER = 2**31 - 1
+
+
+# ---------------------------------------------------------------------------------------
+# Windows of sorted dates
+
+
+def window_bounds(stamps: pl.Series, windows: list[Window]) -> list[tuple[int, int]]:
+    """[lo, hi) of the rows of each window [start, end] in a sorted Date or Datetime("us") series without nulls.
+
+    A timestamp's day lies in [start, end] when it is from start 00:00 to before the day after end
+    (as revops.rows.rows_between finds one window).
+    """
+    if not windows:
+        return []
+    starts = [s for s, _ in windows]
+    after_ends = [e + dt.timedelta(days=1) for _, e in windows]
+    if stamps.dtype == pl.Date:
+        lo_keys, hi_keys = pl.Series(starts, dtype=pl.Date), pl.Series(after_ends, dtype=pl.Date)
+    else:
+        lo_keys = pl.Series([dt.datetime.combine(d, dt.time()) for d in starts], dtype=stamps.dtype)
+        hi_keys = pl.Series([dt.datetime.combine(d, dt.time()) for d in after_ends], dtype=stamps.dtype)
+    lows = stamps.search_sorted(lo_keys, side="left").to_list()
+    highs = stamps.search_sorted(hi_keys, side="left").to_list()
+    return [(lo, max(hi, lo)) for lo, hi in zip(lows, highs)]
+
+
+def window_counts(stamps: pl.Series, windows: list[Window]) -> list[int]:
+    """How many of the sorted dates (no nulls) lie in each window [start, end]."""
+    return [hi - lo for lo, hi in window_bounds(stamps, windows)]
+
+
+def sorted_days(values: pl.Series) -> pl.Series:
+    """The non-null values, sorted (as they are when already in order)."""
+    values = values.drop_nulls()
+    return values if values.is_sorted() else values.sort()
+
+
+def windows_of(periods: list[Period]) -> list[Window]:
+    """Each period's window [start, end]."""
+    return [(p.start, p.end) for p in periods]
+
+
+def day_number(d: dt.date) -> int:
+    """A date as Polars stores it (days since 1970-01-01), to compare with Int32 day columns."""
+    return (d - dt.date(1970, 1, 1)).days
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """numerator ÷ denominator as common.ratio gives it (None for a zero or unknown denominator)."""
+    if not is_number(denominator) or denominator == 0 or not is_number(numerator):
+        return None
+    return float(numerator) / float(denominator)
+
+
+def _finite(value: float | None) -> float | None:
+    """The value as common.result gives it (None when missing or not finite)."""
+    return float(value) if is_number(value) else None  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# The deals, laid out once per frames
+
+
+def _closed(frames: Frames) -> pl.DataFrame:
+    """Won and lost deals with a close date, in table order: day (close day number), won, amount."""
+    opps = frames.opportunities
+    return derived(opps, "series_closed", lambda: opps.filter(
+        pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null()).select(
+        day=pl.col("close_date").cast(pl.Date).cast(pl.Int32), won=pl.col("state") == "won",
+        amount=pl.col("amount").cast(pl.Float64)))
+
+
+def _won(frames: Frames) -> pl.DataFrame:
+    """Won deals with a close date, in table order: day, amount."""
+    closed = _closed(frames)
+    return derived(closed, "series_won", lambda: closed.filter(pl.col("won")).select("day", "amount"))
+
+
+def _won_by_day(frames: Frames) -> pl.DataFrame:
+    """Won deals sorted by close date (stable): close (Date), cycle_days (as sales_cycle_days counts them)."""
+    opps = frames.opportunities
+
+    def make() -> pl.DataFrame:
+        won = opps.filter((pl.col("state") == "won") & pl.col("close_date").is_not_null())
+        return won.select(
+            close=pl.col("close_date").cast(pl.Date),
+            cycle_days=(pl.col("close_date").cast(pl.Date) - pl.col("created_at").cast(pl.Date)).dt.total_days(),
+        ).sort("close", maintain_order=True)
+    return derived(opps, "series_won_by_day", make)
+
+
+def _lives(frames: Frames) -> pl.DataFrame:
+    """Every deal that is open on some day, in table order: begin (creation day, _EVER when unknown), end (close
+    day, _NEVER while open; open on the days begin <= d < end), close (close day number), amount, weighted.
+
+    A deal won or lost without a close date is never open (open_at's test of its close date is unknown).
+    """
+    opps = frames.opportunities
+
+    def make() -> pl.DataFrame:
+        state, close = pl.col("state"), pl.col("close_date").cast(pl.Date).cast(pl.Int32)
+        return opps.filter((state == "open") | (state.is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
+                           ).select(
+            begin=pl.col("created_at").cast(pl.Date).cast(pl.Int32).fill_null(_EVER),
+            end=pl.when(state == "open").then(pl.lit(_NEVER, pl.Int32)).otherwise(close),
+            close=close,
+            amount=pl.col("amount").cast(pl.Float64),
+            # The same products as weighted_pipeline's, row by row.
+            weighted=(pl.col("amount") * pl.coalesce("probability", "stage_probability")).cast(pl.Float64),
+        )
+    return derived(opps, "series_lives", make)
+
+
+def _life_days(frames: Frames) -> tuple[pl.Series, pl.Series]:
+    """Sorted begin days, and sorted days on which a deal stops being open (max(begin, end)): counts of open deals."""
+    lives = _lives(frames)
+    return derived(lives, "series_life_days", lambda: (
+        lives["begin"].sort(), lives.select(pl.max_horizontal("begin", "end"))["begin"].sort()))
+
+
+def open_counts(frames: Frames, days: list[dt.date]) -> list[int]:
+    """How many deals are open at the end of each day (open_at(frames, day).height)."""
+    if not days:
+        return []
+    begins, stops = _life_days(frames)
+    keys = pl.Series([day_number(d) for d in days], dtype=pl.Int32)
+    # Open at d: begun by d, less those that also stopped by d.
+    begun = begins.search_sorted(keys, side="right").to_list()
+    stopped = stops.search_sorted(keys, side="right").to_list()
+    return [b - s for b, s in zip(begun, stopped)]
+
+
+def _open_near(frames: Frames, days: list[dt.date]) -> pl.DataFrame:
+    """The deals open on at least one day from the first of `days` to the last, in table order."""
+    lives = _lives(frames)
+    first, last = day_number(min(days)), day_number(max(days))
+    return lives.filter((pl.col("begin") <= last) & (pl.col("end") > first))
+
+
+def open_sums(frames: Frames, days: list[dt.date], col: str,
+              closing_by: list[dt.date] | None = None) -> list[float]:
+    """Σ `col` over the deals open at the end of each day, in table order as common.total adds them (0.0 for none).
+
+    With closing_by, only the deals whose close date lies from the day to its closing_by date count.
+    """
+    if not days:
+        return []
+    near = _open_near(frames, days)
+    out: list[float] = []
+    for i, d in enumerate(days):
+        n = day_number(d)
+        keep = (near["begin"] <= n) & (near["end"] > n)
+        if closing_by is not None:
+            keep = keep & near["close"].is_between(n, day_number(closing_by[i]))
+        values = near[col].filter(keep)
+        out.append(float(values.sum()) if len(values) else 0.0)
+    return out
+
+
+def won_sums(frames: Frames, windows: list[Window]) -> list[float]:
+    """Σ amount of the won deals closed in each window, as common.total adds won_between's rows (0.0 for none)."""
+    won = _won(frames)
+    out: list[float] = []
+    for start, end in windows:
+        values = won["amount"].filter(won["day"].is_between(day_number(start), day_number(end)))
+        out.append(float(values.sum()) if len(values) else 0.0)
+    return out
+
+
+def _quarter_targets(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """The bookings target of each period's fiscal quarter (target_between, once per distinct quarter)."""
+    targets: dict[tuple[dt.date, dt.date], float | None] = {}
+    for p in periods:
+        q = p.quarter()
+        if q not in targets:
+            targets[q] = target_between(frames, *q)[0]
+    return [targets[p.quarter()] for p in periods]
+
+
+# ---------------------------------------------------------------------------------------
+# The metrics
+
+
+@series("win_rate")
+def win_rate_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Won ÷ closed deals by close date in each window (counts: two binary searches per window)."""
+    closed = _closed(frames)
+    days = derived(closed, "series_closed_days", lambda: (
+        sorted_days(closed["day"].cast(pl.Date)), sorted_days(closed.filter(pl.col("won"))["day"].cast(pl.Date))))
+    windows = windows_of(periods)
+    return [_ratio(w, c) for w, c in zip(window_counts(days[1], windows), window_counts(days[0], windows))]
+
+
+@series("win_rate_value")
+def win_rate_value_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Won amount ÷ closed amount by close date in each window."""
+    closed = _closed(frames)
+    out: list[float | None] = []
+    for start, end in windows_of(periods):
+        in_window = closed.filter(pl.col("day").is_between(day_number(start), day_number(end)))
+        if in_window.height == 0:
+            out.append(None)
+            continue
+        won = in_window["amount"].filter(in_window["won"])
+        out.append(_ratio(float(won.sum()) if len(won) else 0.0, float(in_window["amount"].sum())))
+    return out
+
+
+@series("avg_deal_size")
+def avg_deal_size_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Mean amount of the won deals closed in each window (the same rows, in the same order, as the metric)."""
+    won = _won(frames)
+    out: list[float | None] = []
+    for start, end in windows_of(periods):
+        amounts = won["amount"].filter(won["day"].is_between(day_number(start), day_number(end))).drop_nulls()
+        out.append(_finite(amounts.mean()) if len(amounts) else None)  # type: ignore[arg-type]
+    return out
+
+
+@series("sales_cycle_days")
+def sales_cycle_days_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Median cycle of the won deals closed in each window: a slice of the won deals sorted by close date."""
+    won = _won_by_day(frames)
+    out: list[float | None] = []
+    for lo, hi in window_bounds(won["close"], windows_of(periods)):
+        cycles = won["cycle_days"].slice(lo, hi - lo).drop_nulls()
+        out.append(_finite(cycles.median()) if len(cycles) else None)  # type: ignore[arg-type]
+    return out
+
+
+@series("open_pipeline")
+def open_pipeline_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Σ amount of the deals open at each as-of date."""
+    if frames.opportunities.height == 0:
+        return [None] * len(periods)
+    return [_finite(v) for v in open_sums(frames, [p.as_of for p in periods], "amount")]
+
+
+@series("weighted_pipeline")
+def weighted_pipeline_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Σ amount × probability of the deals open at each as-of date."""
+    if frames.opportunities.height == 0:
+        return [None] * len(periods)
+    return [_finite(v) for v in open_sums(frames, [p.as_of for p in periods], "weighted")]
+
+
+@series("quota_attainment")
+def quota_attainment_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Won amount from each fiscal quarter's start to as-of ÷ the quarter's target."""
+    won = won_sums(frames, [(p.quarter()[0], p.as_of) for p in periods])
+    return [None if t is None else _ratio(w, t) for w, t in zip(won, _quarter_targets(frames, periods))]
+
+
+@series("pipeline_coverage")
+def pipeline_coverage_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Open amount closing from as-of to the quarter end ÷ (quarter target − won from the quarter start to as-of)."""
+    if not periods:
+        return []
+    won = won_sums(frames, [(p.quarter()[0], p.as_of) for p in periods])
+    in_quarter = open_sums(frames, [p.as_of for p in periods], "amount", [p.quarter()[1] for p in periods])
+    out: list[float | None] = []
+    for target, won_so_far, expected in zip(_quarter_targets(frames, periods), won, in_quarter):
+        remaining = None if target is None else target - won_so_far
+        out.append(None if remaining is None or remaining <= 0 else _ratio(expected, remaining))
+    return out
+
+
+@series("sales_velocity")
+def sales_velocity_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Open deals × win rate × average deal size ÷ sales cycle, each part at the same period."""
+    if not periods:
+        return []
+    n_open = open_counts(frames, [p.as_of for p in periods])
+    rates, sizes = win_rate_series(frames, periods), avg_deal_size_series(frames, periods)
+    cycles = sales_cycle_days_series(frames, periods)
+    out: list[float | None] = []
+    for n, rate, size, cycle in zip(n_open, rates, sizes, cycles):
+        if rate is None or size is None or cycle is None or frames.opportunities.height == 0:
+            out.append(None)
+        else:
+            out.append(_ratio(n * rate * size, cycle))
+    return out
+
+
+__all__ = ["open_counts", "open_sums", "sorted_days", "window_bounds", "window_counts", "windows_of", "won_sums"]
