@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -177,7 +178,6 @@ def levers_from_values(baseline: Levers, values: dict[str, float | None]) -> Lev
 # ---------------------------------------------------------------------------------------
 # What was known on a past day (so a forecast from a past as_of uses no later fact)
 
-_DERIVED = ["stage_name", "state", "funnel_step", "stage_probability", "stage_known"]
 
 
 def _after(col: str, when: dt.date) -> pl.Expr:
@@ -222,22 +222,67 @@ def _observations(frames: Frames, columns: list[str], rows: pl.Series | None = N
     return out if rows is None else out.select(pl.all().gather(pl.concat(positions).arg_sort()))
 
 
-def _timeline(frames: Frames) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every sighting by deal, then time (ties in table order), and each deal's latest; once per frames.
+class _Timeline(NamedTuple):
+    """Deals' sightings grouped by deal (see _timeline)."""
 
-    The timeline keeps a sighting's number (see _observations), its time and whether the next one is
-    the same deal's, not its values: at a million deals the full sightings would hold half a gigabyte
-    per frames, and a day needs the values of one sighting per deal only.
+    sightings: pl.DataFrame  # row, grp, day, same_next: by group, then time (ties in table order)
+    group: pl.Series  # each deal's group, in table order (null: never seen)
+    last_day: pl.Series  # each deal's latest sighting day, in table order (null: never seen)
+
+
+def _timeline(frames: Frames) -> _Timeline:
+    """Every dated sighting grouped by deal, then time (ties in table order), and each deal's group and
+    latest sighting day; once per frames.
+
+    The timeline keeps a sighting's number (see _observations), its group, its day and whether the
+    next one is the same deal's, not its values: at a million deals the full sightings would hold half
+    a gigabyte per frames, and a day needs the values of the few deals it rebuilds. Deals are placed in
+    their group here, once, so that a day joins and sorts no text.
     """
-    def make() -> tuple[pl.DataFrame, pl.DataFrame]:
-        timeline = (_observations(frames, ["opportunity_id", "seen_at"]).with_row_index("row")
-                    .filter(pl.col("seen_at").is_not_null())
-                    .sort("opportunity_id", "seen_at", maintain_order=True)
-                    .with_columns(same_next=(pl.col("opportunity_id").shift(-1) == pl.col("opportunity_id"))
-                                  .fill_null(False)))
-        latest = timeline.filter(~pl.col("same_next")).select("opportunity_id", "seen_at")
-        return timeline.select("row", "seen_at", "same_next"), latest
-    return derived(frames, "deal_timeline", make)
+    def make() -> _Timeline:
+        ids = frames.opportunities["opportunity_id"]
+        ordered = (_observations(frames, ["opportunity_id", "seen_at"]).with_row_index("row")
+                   .filter(pl.col("seen_at").is_not_null())
+                   .sort("opportunity_id", "seen_at", maintain_order=True))
+        same_next = (ordered["opportunity_id"].shift(-1) == ordered["opportunity_id"]).fill_null(False)
+        ends = ~same_next
+        timeline = pl.DataFrame({
+            "row": ordered["row"],
+            "grp": ends.shift(1, fill_value=False).cast(pl.UInt32).cum_sum(),
+            # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
+            "day": ordered["seen_at"].cast(pl.Date),
+            "same_next": same_next,
+        })
+        group_ids, group_days = ordered["opportunity_id"].filter(ends), timeline["day"].filter(ends)
+        del ordered
+        if group_ids.is_empty():
+            group = pl.Series("grp", [None] * ids.len(), dtype=pl.UInt32)
+        else:
+            # The groups' ids are sorted: a binary search places each deal in its group, if it has one.
+            at = group_ids.search_sorted(ids, side="left").clip(0, group_ids.len() - 1).cast(pl.UInt32)
+            group = pl.select(pl.when(group_ids.gather(at) == ids).then(at)).to_series().alias("grp")
+        return _Timeline(timeline, group, group_days.gather(group))
+    return derived(frames, "deal_sightings", make)
+
+
+# What a deal rebuilt on a past day takes from its sighting then, and what it forgets.
+_FROM_SIGHTING = ["obs_stage", "obs_amount", "obs_close_date", "obs_forecast_category"]
+_FORGOTTEN = ("is_closed", "is_won", "probability", "lost_reason")
+
+
+def _sightings_of(frames: Frames, picked: pl.DataFrame, groups: pl.Series) -> pl.DataFrame:
+    """The values of the sighting picked (grp, row; by grp) for each of `groups`, null for a group without one."""
+    n = picked.height
+    if n == 0 or groups.is_empty():
+        return pl.DataFrame(schema={c: _OBSERVATION_SCHEMA[c] for c in _FROM_SIGHTING}).clear(groups.len())
+    # picked is sorted by group: a binary search finds each group's sighting, if it has one.
+    at = picked["grp"].search_sorted(groups.fill_null(0), side="left").clip(0, n - 1).cast(pl.UInt32)
+    rows = pl.DataFrame({"grp": groups, "at_grp": picked["grp"].gather(at), "row": picked["row"].gather(at)}
+                        ).select(pl.when(pl.col("at_grp") == pl.col("grp")).then("row"))["row"]
+    has = rows.is_not_null()
+    values = _observations(frames, _FROM_SIGHTING, rows.filter(has))
+    aligned = pl.select(pl.when(has).then(has.cast(pl.UInt32).cum_sum() - 1)).to_series()
+    return values.select(pl.all().gather(aligned))
 
 
 def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
@@ -249,35 +294,47 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
     sighting's amount and expected close date (else today's: the best estimate there is),
     and without its later probability and forecast category.
     """
-    opps = frames.opportunities.filter(pl.col("created_at").is_null() | (day("created_at") <= when))
-    cutoff = dt.datetime.combine(when + dt.timedelta(days=1), dt.time())  # day(seen_at) <= when: before it
-    timeline, latest = _timeline(frames)
-    seen = pl.col("seen_at") < cutoff
-    # A deal's latest sighting by then: a sighting before the cutoff whose next row (by deal, then time)
-    # is another deal's or comes after it. One pass over the timeline, no sort or grouping per day.
-    next_seen = pl.col("same_next") & seen.shift(-1)
-    picked = timeline.filter(seen & ~next_seen.fill_null(False))["row"]
-    last_seen = _observations(frames, list(_OBSERVATION_SCHEMA), picked).drop("seen_at")
-    seen_later = latest.filter(pl.col("seen_at") >= cutoff).select("opportunity_id")
+    opps = frames.opportunities
+    timeline = _timeline(frames)
     closed_then = pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null() & (
         pl.col("close_date") <= when)
-    redo = ~closed_then & ((pl.col("state") != "open") | pl.col("opportunity_id").is_in(
-        seen_later["opportunity_id"].implode()))
-    # The sightings lined up with the deals and appended: the deals' own columns are shared, not copied.
-    seen_then = opps.select("opportunity_id").join(last_seen, on="opportunity_id", how="left", maintain_order="left")
-    marked = opps.with_columns(redo.alias("_redo")).hstack(seen_then.drop("opportunity_id"))
-    rebuilt = marked.with_columns(
-        pl.when("_redo").then(pl.col("obs_stage")).otherwise(pl.col("stage")).alias("stage"),
-        pl.when("_redo").then(pl.coalesce("obs_amount", "amount")).otherwise(pl.col("amount")).alias("amount"),
-        pl.when("_redo").then(pl.coalesce("obs_close_date", "close_date")).otherwise(pl.col("close_date"))
-        .alias("close_date"),
-        pl.when("_redo").then(pl.col("obs_forecast_category")).otherwise(pl.col("forecast_category"))
-        .alias("forecast_category"),
-        *[pl.when("_redo").then(None).otherwise(pl.col(c)).alias(c)
-          for c in ("is_closed", "is_won", "probability", "lost_reason")],
-    )
-    keep = [c for c in opps.columns if c not in _DERIVED]
-    return classify(rebuilt.select(keep), frames.settings)
+    seen_later = (pl.col("_last_day") > when).fill_null(False)
+    created = pl.col("created_at").is_null() | (day("created_at") <= when)
+    # Deals created later are dropped below: none of them is rebuilt.
+    marks = opps.select("state", "close_date", "created_at").with_columns(_last_day=timeline.last_day).select(
+        (created & ~closed_then & ((pl.col("state") != "open") | seen_later)).alias("redo"), created.alias("created"))
+    redo = marks["redo"].arg_true()
+    out = opps
+    if redo.len():
+        # Only the deals to rebuild are looked up and classified; the others keep their row as it is.
+        seen = pl.col("day") <= when
+        # A deal's latest sighting by then: one seen by then whose next row (by deal, then time) is another
+        # deal's or comes later. One pass over the timeline, no sort or grouping per day.
+        picked = timeline.sightings.filter(seen & ~(pl.col("same_next") & seen.shift(-1)).fill_null(False)).select(
+            "grp", "row")
+        sub = opps.select("stage", "amount", "close_date", "forecast_category").gather(redo).hstack(
+            _sightings_of(frames, picked, timeline.group.gather(redo)))
+        rebuilt = classify(sub.select(
+            pl.col("obs_stage").alias("stage"),
+            pl.coalesce("obs_amount", "amount").alias("amount"),
+            pl.coalesce("obs_close_date", "close_date").alias("close_date"),
+            pl.col("obs_forecast_category").alias("forecast_category"),
+            *[pl.lit(None, dtype=opps.schema[c]).alias(c) for c in _FORGOTTEN],
+        ), frames.settings)
+        changed = [c for c in rebuilt.columns if c in opps.columns]
+        columns = []
+        for c in changed:
+            # Written into a copy of the column at the rebuilt rows: every other column stays shared.
+            column = opps[c].clone()
+            column.scatter(redo, rebuilt[c].cast(opps.schema[c]))
+            columns.append(column)
+        out = opps.with_columns(columns)
+    kept = marks["created"]
+    count = int(kept.sum())
+    if count == kept.len():
+        return out
+    # Deals listed in creation order: those created by then are the first rows, and a slice copies no column.
+    return out.head(count) if kept.head(count).all() else out.filter(kept)
 
 
 def known_at(frames: Frames, when: dt.date) -> Frames:
