@@ -9,7 +9,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.reads import rows_with_keys
+from revops.reads import reads_from_file, rows_with_keys
 from revops.rows import rows_between
 from revops.period import Period
 from revops.schema import Settings
@@ -124,13 +124,6 @@ def cohort_deals(frames: Frames, period: Period) -> pl.DataFrame:
     return rows.join(codes, on="opportunity_id", how="left", maintain_order="left")
 
 
-def _coded_cohort(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
-    """deal_cohort with each deal's code (see _deal_codes)."""
-    if by is None:
-        return _breakdown(cohort_deals(frames, period), frames, None, "created").select(
-            "opportunity_id", "code", "group", "created", "state", "stage_name")
-    return deal_cohort(frames, period, by).join(_deal_codes(frames, period), on="opportunity_id", how="left",
-                                                maintain_order="left")
 
 
 def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
@@ -138,9 +131,36 @@ def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
 
     Once per frames and window; a one-shot report reads just these rows from the file (revops.reads).
     """
-    return derived(frames, "cohort_history", lambda: rows_with_keys(
-        frames, "stage_history", _deal_codes(frames, period), "opportunity_id", ["stage", "changed_at"]),
-        key=(period.start, period.end), limit=2)
+    def make() -> pl.DataFrame:
+        codes = _deal_codes(frames, period)
+        if reads_from_file(frames, "stage_history"):
+            return rows_with_keys(frames, "stage_history", codes, "opportunity_id", ["stage", "changed_at"])
+        return _rows_of_codes(frames.stage_history, codes)
+    return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=2)
+
+
+def _id_runs(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Stage history cut into runs of consecutive rows of one deal: each run's opportunity_id, and each row's run
+    number; once per history frame.
+
+    A deal's rows usually sit together, so there are about as many runs as deals, several times fewer than rows.
+    """
+    def make() -> tuple[pl.DataFrame, pl.Series]:
+        ids = history["opportunity_id"]
+        starts = (ids != ids.shift(1)).fill_null(True)  # a null id starts a run of its own (and matches no deal)
+        return pl.DataFrame({"opportunity_id": ids.filter(starts)}), starts.cast(pl.UInt32).cum_sum() - 1
+    return derived(history, "id_runs", make)
+
+
+def _rows_of_codes(history: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+    """rows_with_keys(stage_history, codes, ["stage", "changed_at"]) of a history frame in memory, in table order.
+
+    The text ids are joined once per run of a deal's rows, not once per row; each row then takes its run's code.
+    """
+    runs, row_run = _id_runs(history)
+    run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
+    return history.select("stage", "changed_at").with_columns(code=run_code.gather(row_run)).filter(
+        pl.col("code").is_not_null())
 
 
 def cohort_last_change(frames: Frames, period: Period, as_of: dt.date) -> pl.DataFrame:
@@ -247,24 +267,38 @@ def deal_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataF
 
 
 def _coded_reach(frames: Frames, period: Period, by: By | None = None) -> pl.DataFrame:
-    """deal_reach with each deal's code (see _deal_codes)."""
-    index = _chain_index(frames.settings)
-    won_idx = index.height - 1
-    # The stage's chain position looked up for the few distinct stage names, not joined to every deal.
-    position = pl.col("stage_name").replace_strict(index["stage_name"], index["idx"], default=None,
-                                                   return_dtype=pl.Int64)
-    current = (
-        pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64))
-        .when(pl.col("state") == "open").then(position.fill_null(0))
-        .otherwise(pl.lit(0, pl.Int64))
-    )
-    history_max = _cohort_positions(frames, period).group_by("code").agg(history_max=pl.col("idx").max())
-    return (
-        _coded_cohort(frames, period, by).with_columns(current=current)
-        .join(history_max, on="code", how="left")
-        .select("opportunity_id", "code", "group",
-                reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
-    )
+    """deal_reach with each deal's code (see _deal_codes): opportunity_id, code, group, reached.
+
+    The furthest position is worked out once per window (_reached); a breakdown only adds its group.
+    """
+    deals = cohort_deals(frames, period).with_columns(reached=_reached(frames, period))
+    return _breakdown(deals, frames, by, "created").select("opportunity_id", "code", "group", "reached")
+
+
+def _reached(frames: Frames, period: Period) -> pl.Series:
+    """The furthest chain position each deal of cohort_deals reached, in its order; once per frames and window."""
+    def make() -> pl.Series:
+        index = _chain_index(frames.settings)
+        won_idx = index.height - 1
+        # The stage's chain position looked up for the few distinct stage names, not joined to every deal.
+        position = pl.col("stage_name").replace_strict(index["stage_name"], index["idx"], default=None,
+                                                       return_dtype=pl.Int64)
+        current = (
+            pl.when(pl.col("state") == "won").then(pl.lit(won_idx, pl.Int64))
+            .when(pl.col("state") == "open").then(position.fill_null(0))
+            .otherwise(pl.lit(0, pl.Int64))
+        )
+        positions = _cohort_positions(frames, period).select("code", "idx")
+        if positions["code"].is_sorted():  # history kept by deal, as usual: grouping runs along sorted codes
+            positions = positions.with_columns(pl.col("code").set_sorted())
+        history_max = positions.group_by("code").agg(history_max=pl.col("idx").max())
+        return (
+            cohort_deals(frames, period).select("code", "state", "stage_name").with_columns(current=current)
+            .join(history_max, on="code", how="left", maintain_order="left")
+            .select(reached=pl.max_horizontal("current", pl.col("history_max").fill_null(0)).cast(pl.Int64))
+            .to_series()
+        )
+    return derived(frames, "cohort_reach", make, key=(period.start, period.end), limit=2)
 
 
 def days_in_stage(frames: Frames) -> pl.DataFrame:
@@ -324,7 +358,8 @@ def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
 def _tally(reach: pl.DataFrame, times: pl.DataFrame, steps: list[str], by: By | None) -> pl.DataFrame:
     """Per group and step: entered, converted, rate, cumulative rate, median and p90 days in stage.
 
-    reach: id, group, reached (furthest step); times: id, idx, days.
+    reach: id, group, reached (furthest step); times: id, idx, days, and each record's group when the caller
+    has it already (else joined from reach).
     """
     last = len(steps) - 1
     chain = pl.DataFrame({"step": list(range(len(steps))), "stage": steps},
@@ -339,9 +374,10 @@ def _tally(reach: pl.DataFrame, times: pl.DataFrame, steps: list[str], by: By | 
         .agg(entered=pl.col("n").filter(pl.col("reached") >= pl.col("step")).sum(),
              converted=pl.col("n").filter(pl.col("reached") > pl.col("step")).sum())
     )
+    if "group" not in times.columns:
+        times = times.join(reach.select("id", "group"), on="id", how="inner")
     timing = (
-        times.join(reach.select("id", "group"), on="id", how="inner")
-        .group_by("group", pl.col("idx").alias("step"))
+        times.group_by("group", pl.col("idx").alias("step"))
         .agg(median_days=pl.col("days").median(),
              p90_days=pl.col("days").quantile(0.9, interpolation="linear"),
              timed=pl.len().cast(pl.Int64))
@@ -378,6 +414,10 @@ def opportunity_funnel(frames: Frames, period: Period, by: By | None = None) -> 
     """
     reach = _coded_reach(frames, period, by).select(id="code", group="group", reached="reached")
     times = _cohort_days(frames, period).rename({"code": "id"})
+    if reach.height == _deal_codes(frames, period).height:
+        # One row per deal and code (the usual case): a deal's group is picked by its code, not joined.
+        group = reach.select("id", "group").sort("id")["group"]
+        times = times.with_columns(group=group.gather(times["id"]))
     return _tally(reach, times, stage_chain(frames.settings), by)
 
 

@@ -24,6 +24,11 @@ SETTINGS = Settings(stages=[
 
 
 def deals_frames():
+    """frames of deals_tables()."""
+    return frames_from_tables(deals_tables(), SETTINGS)
+
+
+def deals_tables() -> dict[str, pl.DataFrame]:
     """Six deals created in the window (A..F) and one before it (G).
 
     A won, history Discovery 1 Jan -> Demo 11 Jan -> Proposal 21 Jan, no Won row, close 31 Jan.
@@ -48,7 +53,7 @@ def deals_frames():
         "changed_at": [T(2024, 1, 1), T(2024, 1, 11), T(2024, 1, 21), T(2024, 2, 1), T(2024, 2, 5), T(2024, 2, 15),
                        T(2024, 3, 1), T(2024, 3, 3), T(2024, 3, 5), T(2024, 3, 10), T(2024, 3, 20)],
     })
-    return frames_from_tables({"opportunities": opps, "stage_history": hist}, SETTINGS)
+    return {"opportunities": opps, "stage_history": hist}
 
 
 def row(table: pl.DataFrame, stage: str, **where: str) -> dict:
@@ -86,6 +91,27 @@ def test_days_in_stage_sum_reentries_and_skip_skipped():
     assert (demo["timed"], demo["median_days"], demo["p90_days"]) == (2, pytest.approx(11.0), pytest.approx(11.8))
     # Proposal: A until its close date 31 Jan = 10, B until Lost 15 Feb = 10, C still in it.
     assert (proposal["timed"], proposal["median_days"]) == (2, pytest.approx(10.0))
+
+
+def test_history_rows_of_a_deal_need_not_sit_together():
+    """Stage history in any row order, with rows of unknown deals and without an id, gives the same funnel."""
+    tables = deals_tables()
+    hist = tables["stage_history"]
+    # C's five rows split around A's, then a deal outside the cohort (G) and a row without an id between B's.
+    order = [6, 7, 0, 8, 1, 9, 2, 10, 3, 4, 5]
+    mixed = pl.concat([
+        hist[order[:9]],
+        pl.DataFrame({"opportunity_id": ["G", None], "stage": ["Demo", "Demo"],
+                      "changed_at": [T(2023, 6, 2), T(2024, 2, 2)]}),
+        hist[order[9:]],
+    ])
+    t = opportunity_funnel(frames_from_tables({**tables, "stage_history": mixed}, SETTINGS), PERIOD)
+    # As test_entered_and_converted_are_cumulative and test_days_in_stage_sum_reentries_and_skip_skipped:
+    # entered 6, 5, 4, 2; Discovery days [4, 7, 10] (C: 2 + 5), Demo [10, 12] (C: 2 + 10).
+    assert t["entered"].to_list() == [6, 5, 4, 2]
+    assert (row(t, "Discovery")["median_days"], row(t, "Demo")["median_days"]) == (pytest.approx(7.0),
+                                                                                   pytest.approx(11.0))
+    assert (row(t, "Discovery")["timed"], row(t, "Demo")["timed"], row(t, "Proposal")["timed"]) == (3, 2, 2)
 
 
 def test_stage_conversion_is_the_open_stages_with_the_metric_columns():
