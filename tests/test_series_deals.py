@@ -200,3 +200,10 @@ def test_pql_count_by_pql_date():
     """JAN: 0; FEB: l3 (PQL on the leap day) = 1; MAR: 0; without any lead: empty everywhere."""
     check("pql_count", lead_frames(), LEAD_PERIODS, [0.0, 1.0, 0.0])
     check("pql_count", deal_frames(), LEAD_PERIODS, [None, None, None])
+
+
+def test_lead_to_customer_counts_a_lead_once_when_its_won_id_is_on_two_deals():
+    """Deal c listed twice (both won): l4 is still one customer lead: JAN 1 ÷ 1, FEB 1 ÷ 4, MAR empty."""
+    twice = pl.concat([DEALS, deals(("c", "Closed Won", 500.0, D(2023, 12, 1), D(2024, 2, 29), 0.6))])
+    check("lead_to_customer", frames_from_tables({"opportunities": twice, "leads": LEADS}), LEAD_PERIODS,
+          [1.0, 0.25, None])

@@ -13,7 +13,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import is_number, target_between
+from revops.metrics.common import deals, is_number, target_between
 from revops.metrics.registry import series
 from revops.period import Period
 
@@ -86,29 +86,38 @@ def _finite(value: float | None) -> float | None:
 
 def _closed(frames: Frames) -> pl.DataFrame:
     """Won and lost deals with a close date, in table order: day (close day number), won, amount."""
-    opps = frames.opportunities
-    return derived(opps, "series_closed", lambda: opps.filter(
-        pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null()).select(
-        day=pl.col("close_date").cast(pl.Date).cast(pl.Int32), won=pl.col("state") == "won",
-        amount=pl.col("amount").cast(pl.Float64)))
+    # The value columns the metrics filter (state an Enum): made once per frames, shared with them.
+    opps = deals(frames)
+    state, close = pl.col("state"), pl.col("close_date").cast(pl.Date)
+    return derived(opps, "series_closed", lambda: opps.select(
+        day=close.cast(pl.Int32), won=state == "won", amount=pl.col("amount").cast(pl.Float64),
+        keep=state.is_in(["won", "lost"]) & close.is_not_null(),
+    ).filter("keep").drop("keep"))
+
+
+def _closed_near(frames: Frames, windows: list[Window]) -> pl.DataFrame:
+    """The closed deals of _closed whose close date lies from the first window's start to the last one's end."""
+    closed = _closed(frames)
+    first, last = day_number(min(s for s, _ in windows)), day_number(max(e for _, e in windows))
+    return closed.filter(pl.col("day").is_between(first, last))
 
 
 def _won(frames: Frames) -> pl.DataFrame:
     """Won deals with a close date, in table order: day, amount."""
     closed = _closed(frames)
-    return derived(closed, "series_won", lambda: closed.filter(pl.col("won")).select("day", "amount"))
+    return derived(closed, "series_won", lambda: closed.filter("won").select("day", "amount"))
 
 
 def _won_by_day(frames: Frames) -> pl.DataFrame:
-    """Won deals sorted by close date (stable): close (Date), cycle_days (as sales_cycle_days counts them)."""
-    opps = frames.opportunities
+    """Won deals with a close date sorted by it (stable): close (Date), cycle_days (whole days from creation to
+    close, as sales_cycle_days counts them)."""
+    opps = deals(frames)
 
     def make() -> pl.DataFrame:
-        won = opps.filter((pl.col("state") == "won") & pl.col("close_date").is_not_null())
-        return won.select(
-            close=pl.col("close_date").cast(pl.Date),
-            cycle_days=(pl.col("close_date").cast(pl.Date) - pl.col("created_at").cast(pl.Date)).dt.total_days(),
-        ).sort("close", maintain_order=True)
+        close = pl.col("close_date").cast(pl.Date)
+        won = opps.filter((pl.col("state") == "won") & close.is_not_null())
+        return won.select(close=close, cycle_days=(close - pl.col("created_at").cast(pl.Date)).dt.total_days()
+                          ).sort("close", maintain_order=True)
     return derived(opps, "series_won_by_day", make)
 
 
@@ -118,46 +127,43 @@ def _lives(frames: Frames) -> pl.DataFrame:
 
     A deal won or lost without a close date is never open (open_at's test of its close date is unknown).
     """
-    opps = frames.opportunities
+    opps = deals(frames)
 
     def make() -> pl.DataFrame:
         state, close = pl.col("state"), pl.col("close_date").cast(pl.Date).cast(pl.Int32)
-        return opps.filter((state == "open") | (state.is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
-                           ).select(
+        return opps.select(
             begin=pl.col("created_at").cast(pl.Date).cast(pl.Int32).fill_null(_EVER),
             end=pl.when(state == "open").then(pl.lit(_NEVER, pl.Int32)).otherwise(close),
             close=close,
             amount=pl.col("amount").cast(pl.Float64),
             # The same products as weighted_pipeline's, row by row.
             weighted=(pl.col("amount") * pl.coalesce("probability", "stage_probability")).cast(pl.Float64),
-        )
+            keep=(state == "open") | (state.is_in(["won", "lost"]) & close.is_not_null()),
+        ).filter("keep").drop("keep")
     return derived(opps, "series_lives", make)
 
 
-def _life_days(frames: Frames) -> tuple[pl.Series, pl.Series]:
-    """Sorted begin days, and sorted days on which a deal stops being open (max(begin, end)): counts of open deals."""
+def _open_near(frames: Frames, days: list[dt.date]) -> pl.DataFrame:
+    """The deals open on at least one day from the first of `days` to the last, in table order (kept for the
+    few series of one page that ask the same days: pipelines, coverage, velocity)."""
     lives = _lives(frames)
-    return derived(lives, "series_life_days", lambda: (
-        lives["begin"].sort(), lives.select(pl.max_horizontal("begin", "end"))["begin"].sort()))
+    first, last = day_number(min(days)), day_number(max(days))
+    return derived(lives, "series_open_near", lambda: lives.filter((pl.col("begin") <= last) & (pl.col("end") > first)),
+                   key=(first, last), limit=2)
+
+
+def _open_mask(near: pl.DataFrame, d: dt.date) -> pl.Series:
+    """Which of the rows are open at the end of day d."""
+    n = day_number(d)
+    return (near["begin"] <= n) & (near["end"] > n)
 
 
 def open_counts(frames: Frames, days: list[dt.date]) -> list[int]:
     """How many deals are open at the end of each day (open_at(frames, day).height)."""
     if not days:
         return []
-    begins, stops = _life_days(frames)
-    keys = pl.Series([day_number(d) for d in days], dtype=pl.Int32)
-    # Open at d: begun by d, less those that also stopped by d.
-    begun = begins.search_sorted(keys, side="right").to_list()
-    stopped = stops.search_sorted(keys, side="right").to_list()
-    return [b - s for b, s in zip(begun, stopped)]
-
-
-def _open_near(frames: Frames, days: list[dt.date]) -> pl.DataFrame:
-    """The deals open on at least one day from the first of `days` to the last, in table order."""
-    lives = _lives(frames)
-    first, last = day_number(min(days)), day_number(max(days))
-    return lives.filter((pl.col("begin") <= last) & (pl.col("end") > first))
+    near = _open_near(frames, days)
+    return [int(_open_mask(near, d).sum()) for d in days]
 
 
 def open_sums(frames: Frames, days: list[dt.date], col: str,
@@ -171,10 +177,9 @@ def open_sums(frames: Frames, days: list[dt.date], col: str,
     near = _open_near(frames, days)
     out: list[float] = []
     for i, d in enumerate(days):
-        n = day_number(d)
-        keep = (near["begin"] <= n) & (near["end"] > n)
+        keep = _open_mask(near, d)
         if closing_by is not None:
-            keep = keep & near["close"].is_between(n, day_number(closing_by[i]))
+            keep = keep & near["close"].is_between(day_number(d), day_number(closing_by[i]))
         values = near[col].filter(keep)
         out.append(float(values.sum()) if len(values) else 0.0)
     return out
@@ -208,24 +213,29 @@ def _quarter_targets(frames: Frames, periods: list[Period]) -> list[float | None
 def win_rate_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Won ÷ closed deals by close date in each window (counts: two binary searches per window)."""
     closed = _closed(frames)
-    days = derived(closed, "series_closed_days", lambda: (
-        sorted_days(closed["day"].cast(pl.Date)), sorted_days(closed.filter(pl.col("won"))["day"].cast(pl.Date))))
+    closed_days = derived(closed, "series_closed_days", lambda: closed["day"].cast(pl.Date).sort())
     windows = windows_of(periods)
-    return [_ratio(w, c) for w, c in zip(window_counts(days[1], windows), window_counts(days[0], windows))]
+    won = window_counts(_won_by_day(frames)["close"], windows)
+    return [_ratio(w, c) for w, c in zip(won, window_counts(closed_days, windows))]
 
 
 @series("win_rate_value")
 def win_rate_value_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Won amount ÷ closed amount by close date in each window."""
-    closed = _closed(frames)
+    if not periods:
+        return []
+    windows = windows_of(periods)
+    near = _closed_near(frames, windows)
+    day, amount, won = near["day"], near["amount"], near["won"]
     out: list[float | None] = []
-    for start, end in windows_of(periods):
-        in_window = closed.filter(pl.col("day").is_between(day_number(start), day_number(end)))
-        if in_window.height == 0:
+    for start, end in windows:
+        in_window = day.is_between(day_number(start), day_number(end))
+        amounts = amount.filter(in_window)
+        if len(amounts) == 0:
             out.append(None)
             continue
-        won = in_window["amount"].filter(in_window["won"])
-        out.append(_ratio(float(won.sum()) if len(won) else 0.0, float(in_window["amount"].sum())))
+        won_amounts = amount.filter(in_window & won)
+        out.append(_ratio(float(won_amounts.sum()) if len(won_amounts) else 0.0, float(amounts.sum())))
     return out
 
 

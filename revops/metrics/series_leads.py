@@ -11,7 +11,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import fractional_minutes
+from revops.metrics.common import deals, fractional_minutes
 from revops.metrics.diagnostic import reached_mql, reached_sql
 from revops.metrics.registry import series
 from revops.metrics.series_deals import _finite, _ratio, sorted_days, window_bounds, window_counts, windows_of
@@ -21,8 +21,10 @@ from revops.period import Period
 def _created(frames: Frames, name: str, keep: pl.Expr | None = None) -> pl.Series:
     """Creation times of the leads (those where `keep` holds), sorted without nulls; once per leads frame and name."""
     leads = frames.leads
+    created = pl.col("created_at").cast(pl.Datetime("us"))
+    # Only the one column is filtered: a lead has a dozen, some of them text.
     return derived(leads, "series_created", lambda: sorted_days(
-        (leads if keep is None else leads.filter(keep))["created_at"].cast(pl.Datetime("us"))), key=name)
+        leads.select(created if keep is None else created.filter(keep)).to_series()), key=name)
 
 
 def _counts_ratio(frames: Frames, periods: list[Period], numerator: pl.Series,
@@ -41,10 +43,17 @@ def _won_customer_leads(frames: Frames) -> pl.Series:
     leads, opps = frames.leads, frames.opportunities
 
     def make() -> pl.Series:
-        won = opps.filter(pl.col("state") == "won").select("opportunity_id").unique()
+        # deals() holds the same rows as the opportunities, with state an Enum (quick to compare).
+        won = opps["opportunity_id"].filter(deals(frames)["state"] == "won").drop_nulls().to_frame("won_id")
+        won = won.with_columns(hash=pl.col("won_id").hash())
+        if won["hash"].is_duplicated().any():  # an id on two won deals (or two ids of one hash): match each once
+            won = won.unique(maintain_order=True)
         linked = leads.select("created_at", "opportunity_id").filter(pl.col("opportunity_id").is_not_null())
-        maybe = linked.filter(pl.col("opportunity_id").hash().is_in(won["opportunity_id"].hash().implode()))
-        sure = maybe.filter(pl.col("opportunity_id").is_in(won["opportunity_id"].implode()))
+        maybe = linked.filter(pl.col("opportunity_id").hash().is_in(won["hash"].implode()))
+        # Each lead meets at most one won deal of its hash; the one whose id is its own makes it a customer.
+        sure = (maybe.with_columns(hash=pl.col("opportunity_id").hash())
+                .join(won, on="hash", how="inner", maintain_order="left")
+                .filter(pl.col("won_id") == pl.col("opportunity_id")))
         return sorted_days(sure["created_at"].cast(pl.Datetime("us")))
     return derived(frames, "series_won_customer_leads", make)
 
@@ -61,28 +70,35 @@ def mql_to_sql_series(frames: Frames, periods: list[Period]) -> list[float | Non
     return _counts_ratio(frames, periods, _created(frames, "sql", reached_sql()), _created(frames, "mql", reached_mql()))
 
 
+def _answered(frames: Frames) -> pl.DataFrame:
+    """The answered leads sorted by creation (stable): created, minutes (fractional minutes to the first response,
+    as the lead-response metrics compute them); once per leads frame."""
+    leads = frames.leads
+
+    def make() -> pl.DataFrame:
+        rows = leads.select(created=pl.col("created_at").cast(pl.Datetime("us")),
+                            minutes=fractional_minutes("created_at", "first_response_at")).drop_nulls()
+        return rows if rows["created"].is_sorted() else rows.sort("created", maintain_order=True)
+    return derived(leads, "series_answered", make)
+
+
 @series("lead_response_sla")
 def lead_response_sla_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Leads created in each window answered within the SLA ÷ leads created in the window."""
     sla = frames.settings.slas.lead_response_minutes
-    within = _created(frames, f"within {sla!r}", fractional_minutes("created_at", "first_response_at") <= sla)
+    answered = _answered(frames)
+    within = derived(answered, "series_within_sla", lambda: answered["created"].filter(answered["minutes"] <= sla),
+                     key=sla, limit=2)
     return _counts_ratio(frames, periods, within, _created(frames, "all"))
 
 
 @series("lead_response_minutes")
 def lead_response_minutes_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Median response minutes of the answered leads created in each window: a slice of them sorted by creation."""
-    leads = frames.leads
-
-    def make() -> pl.DataFrame:
-        answered = leads.filter(pl.col("first_response_at").is_not_null() & pl.col("created_at").is_not_null())
-        rows = answered.select(created=pl.col("created_at").cast(pl.Datetime("us")),
-                               minutes=fractional_minutes("created_at", "first_response_at"))
-        return rows if rows["created"].is_sorted() else rows.sort("created", maintain_order=True)
-    answered = derived(leads, "series_answered", make)
+    answered = _answered(frames)
     out: list[float | None] = []
     for lo, hi in window_bounds(answered["created"], windows_of(periods)):
-        minutes = answered["minutes"].slice(lo, hi - lo).drop_nulls()
+        minutes = answered["minutes"].slice(lo, hi - lo)
         out.append(_finite(minutes.median()) if len(minutes) else None)  # type: ignore[arg-type]
     return out
 
