@@ -8,7 +8,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.metrics.common import won_between
 from revops.period import Period, quarter_bounds
-from revops.forecast import known_at, prepare, project
+from revops.forecast import known_at, prepare_bookings, project
 
 DEFAULT_QUARTERS = 4
 
@@ -46,7 +46,7 @@ def backtest(frames: Frames, period: Period, quarters: int = DEFAULT_QUARTERS) -
     del truth  # the forecasts below rebuild other days: one rebuilt deals table fewer held at once
     rows = []
     for (start, end), actual in zip(spans, actuals, strict=True):
-        inputs = prepare(frames, period.shifted_to(start - dt.timedelta(days=1)))
+        inputs = prepare_bookings(frames, period.shifted_to(start - dt.timedelta(days=1)))
         row = {"quarter_start": start, "quarter_end": end, "actual_bookings": actual}
         if "win_rate" in inputs.gaps:
             rows.append({**row, "note": "No deal had closed in the window before this quarter began."})

@@ -184,9 +184,17 @@ def _after(col: str, when: dt.date) -> pl.Expr:
     return pl.col(col).is_not_null() & (day(col) > when)
 
 
+def _later_than(value: object, when: dt.date) -> bool:
+    """Whether a date or timestamp falls on a day after `when` (None: no)."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return isinstance(value, dt.date) and value > when
+
+
 def _null_after(df: pl.DataFrame, cols: list[str], when: dt.date) -> pl.DataFrame:
     """Empty the timestamps that lie after `when` (events not yet happened); a column without any is kept as is."""
-    later = [c for c in cols if df.select(_after(c, when).any()).item()]
+    # A column's latest day says whether any of it lies after: one pass with no per-row day computed.
+    later = [c for c in cols if _later_than(df[c].max(), when)]
     return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in later)
 
 
@@ -350,21 +358,37 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=2, transient=True)
 
 
+def _leads_by(frames: Frames, when: dt.date) -> pl.DataFrame:
+    """Leads created by the end of `when` (the table itself when that is every lead)."""
+    # Leads in creation order are cut, not copied (rows_between); untouched columns stay shared.
+    cut = rows_between(frames.leads, "created_at", dt.date.min, when)
+    return frames.leads if cut.height == frames.leads.height else cut
+
+
+def _deal_links_at(frames: Frames, links: pl.Series, when: dt.date) -> pl.Series:
+    """Leads' deal ids as known at the end of `when`: a link to a deal created later is emptied."""
+    later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
+    if later_deals.is_empty():
+        return links
+    return pl.select(pl.when(links.is_in(later_deals.implode())).then(None).otherwise(links)).to_series().alias(
+        links.name)
+
+
 def _known_at(frames: Frames, when: dt.date) -> Frames:
     # Each table is rebuilt only if something reads it (a baseline needs deals, leads and subscriptions).
+    # A table with nothing after the day is returned itself, not a copy: what other computations derived
+    # from it (revenue movements, lead windows) is shared, as at the latest day of the data.
     def subs() -> pl.DataFrame:
-        return frames.subscriptions.filter(pl.col("start_date") <= when).with_columns(
+        table = frames.subscriptions
+        if not _later_than(table["start_date"].max(), when) and not _later_than(table["end_date"].max(), when):
+            return table
+        return table.filter(pl.col("start_date") <= when).with_columns(
             pl.when(pl.col("end_date") > when).then(None).otherwise(pl.col("end_date")).alias("end_date"))
 
     def leads() -> pl.DataFrame:
-        # Leads in creation order are cut, not copied (rows_between); untouched columns stay shared.
-        known = _null_after(rows_between(frames.leads, "created_at", dt.date.min, when),
+        known = _null_after(_leads_by(frames, when),
                             ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
-        later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
-        if later_deals.is_empty():
-            return known
-        return known.with_columns(pl.when(pl.col("opportunity_id").is_in(later_deals.implode()))
-                                  .then(None).otherwise(pl.col("opportunity_id")).alias("opportunity_id"))
+        return known.with_columns(_deal_links_at(frames, known["opportunity_id"], when))
 
     def lifecycle() -> pl.DataFrame:
         return _null_after(frames.lifecycle.filter(pl.col("won_at").is_null() | (day("won_at") <= when)),
@@ -417,8 +441,12 @@ def _created_per_month(frames: Frames, period: Period) -> float:
     return created * DAYS_PER_MONTH / period.days
 
 
-def _baseline(frames: Frames, period: Period) -> tuple[Levers, dict[str, str]]:
-    """Historical levers (0 where history is missing) and, for those, the reason."""
+def _baseline(frames: Frames, period: Period, bookings_only: bool = False) -> tuple[Levers, dict[str, str]]:
+    """Historical levers (0 where history is missing) and, for those, the reason.
+
+    bookings_only: the levers the baseline forecast's bookings depend on; the ARR rates are left at 0
+    and the lead levers empty (at their own baseline they move nothing, see inbound_multiplier).
+    """
     trailing = Period.ending(period.as_of, TRAILING_DAYS, period.fiscal_start_month)
     gaps: dict[str, str] = {}
     values: dict[str, float | None] = {}
@@ -426,6 +454,10 @@ def _baseline(frames: Frames, period: Period) -> tuple[Levers, dict[str, str]]:
         values[name], reason = _value(name, frames, period)
         if values[name] is None:
             gaps[name] = reason or "No history."
+    if bookings_only:
+        known = {k: (v if v is not None else 0.0) for k, v in values.items()}
+        return Levers(**known, pipeline_created_per_month=_created_per_month(frames, period),
+                      gross_churn_rate=0.0, expansion_rate=0.0), gaps
     expansion, reason = _value("expansion_rate", frames, trailing)
     values["expansion_rate"] = expansion / 12 if expansion is not None else None
     if expansion is None:
@@ -468,12 +500,7 @@ def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
     assumed to come through the lead funnel).
     """
     leads = frames.leads
-    created = frames.opportunities.filter(in_window("created_at", period))["opportunity_id"]
-    linked = leads["opportunity_id"].drop_nulls()
-    if linked.is_empty():
-        share = 1.0
-    else:
-        share = created.is_in(linked).sum() / created.len() if created.len() else 0.0
+    share = _inbound_share(frames, period, leads["opportunity_id"])
     window = leads.filter(in_window("created_at", period)).with_columns(
         within=pl.col("first_response_at").is_not_null()
         & (fractional_minutes("created_at", "first_response_at") <= frames.settings.slas.lead_response_minutes),
@@ -481,7 +508,17 @@ def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
     )
     rates = window.group_by("within").agg(rate=pl.col("converted").mean())
     by = dict(zip(rates["within"].to_list(), rates["rate"].to_list(), strict=True))
-    return LeadEffect(float(share), by.get(True), by.get(False))
+    return LeadEffect(share, by.get(True), by.get(False))
+
+
+def _inbound_share(frames: Frames, period: Period, links: pl.Series) -> float:
+    """Deals created in the window that a lead (its deal id among `links`) converted into ÷ deals created
+    in the window; 1 when no lead links to a deal."""
+    created = frames.opportunities.filter(in_window("created_at", period))["opportunity_id"]
+    linked = links.drop_nulls()
+    if linked.is_empty():
+        return 1.0
+    return float(created.is_in(linked).sum() / created.len()) if created.len() else 0.0
 
 
 def inbound_multiplier(effect: LeadEffect, baseline: Levers, levers: Levers) -> float:
@@ -626,9 +663,23 @@ def _pipeline(frames: Frames, as_of: dt.date, months: list[dt.date], first_open:
 
 def prepare(frames: Frames, period: Period) -> ForecastInputs:
     """Read from the data what the forecast needs, as known at period.as_of."""
+    return _prepare(frames, period, bookings_only=False)
+
+
+def prepare_bookings(frames: Frames, period: Period) -> ForecastInputs:
+    """What the baseline forecast's bookings need, as known at period.as_of (a backtest's quarter).
+
+    Only the bookings columns of project(inputs, inputs.baseline) are meant: ARR is not measured
+    (its rates 0, no ARR), nor the lead levers (none; at the baseline they move nothing), nor the
+    lead conversion by response (only the inbound share).
+    """
+    return _prepare(frames, period, bookings_only=True)
+
+
+def _prepare(frames: Frames, period: Period, bookings_only: bool) -> ForecastInputs:
     as_of = period.as_of
     known = known_at(frames, as_of)
-    baseline, gaps = _baseline(known, period)
+    baseline, gaps = _baseline(known, period, bookings_only)
     past_due = past_due_realization(frames, as_of, baseline.win_rate)
     months = horizon(as_of, period.fiscal_start_month)
     fraction = [_open_fraction(m, as_of) for m in months]
@@ -639,7 +690,18 @@ def prepare(frames: Frames, period: Period) -> ForecastInputs:
     window_won = won_between(known, period.start, period.end).filter(pl.col("amount").is_not_null())
     total_won = float(window_won["amount"].sum())
     nb_share = float(window_won.filter(_adds_arr())["amount"].sum()) / total_won if total_won > 0 else 1.0
-    subs = known.subscriptions
+    months_n = len(months)
+    if bookings_only:
+        # The inbound share from the leads' deal links alone: the leads' other columns are not rebuilt.
+        links = _deal_links_at(frames, _leads_by(frames, as_of)["opportunity_id"], as_of)
+        lead_effect = LeadEffect(_inbound_share(known, period, links), None, None)
+        arr_actual: list[float | None] = [None] * months_n
+        arr_start = 0.0
+    else:
+        lead_effect = _lead_effect(known, period)
+        subs = known.subscriptions
+        arr_actual = [arr_at(subs, month_end(m)) if month_end(m) <= as_of else None for m in months]
+        arr_start = arr_at(subs, as_of)
     return ForecastInputs(
         as_of=as_of,
         months=months,
@@ -647,11 +709,11 @@ def prepare(frames: Frames, period: Period) -> ForecastInputs:
         won=[float(won_map.get(i, 0.0)) for i in range(len(months))],
         pipeline=_pipeline(known, as_of, months, first_open, baseline.win_rate, past_due.factor),
         past_due=past_due,
-        arr_actual=[arr_at(subs, month_end(m)) if month_end(m) <= as_of else None for m in months],
-        arr_start=arr_at(subs, as_of),
+        arr_actual=arr_actual,
+        arr_start=arr_start,
         targets=[target_between(known, m, month_end(m))[0] for m in months],
         new_business_share=nb_share,
-        lead_effect=_lead_effect(known, period),
+        lead_effect=lead_effect,
         baseline=baseline,
         gaps=gaps,
     )
@@ -826,5 +888,5 @@ def compare(inputs: ForecastInputs, scenarios: dict[str, Levers]) -> tuple[pl.Da
 
 __all__ = ["DAYS_PER_MONTH", "LEVERS", "ForecastInputs", "Headline", "LeadEffect", "LeverInfo", "Levers",
            "SliderSpec", "baseline_levers", "compare", "forecast", "headline", "horizon", "inbound_multiplier",
-           "known_at", "lever_names", "levers_from_values", "prepare", "project", "quarterly", "scaled",
+           "known_at", "lever_names", "levers_from_values", "prepare", "prepare_bookings", "project", "quarterly", "scaled",
            "sensitivity", "sensitivity_of", "slider_specs"]
