@@ -58,7 +58,8 @@ def both(metric_id: str, f: Frames, periods: list[Period]) -> tuple[list[float |
 def close_to(values: list[float | None], expected: list[float | None]) -> bool:
     """Empty exactly where expected, equal to 12 digits elsewhere."""
     return len(values) == len(expected) and all(
-        (v is None) == (e is None) and (e is None or v == pytest.approx(e, rel=1e-12)) for v, e in zip(values, expected))
+        (v is None) == (e is None) and (e is None or v == pytest.approx(e, rel=1e-12))
+        for v, e in zip(values, expected))
 
 
 def check(metric_id: str, f: Frames, periods: list[Period], expected: list[float | None]) -> None:
@@ -139,7 +140,7 @@ def test_pipeline_coverage_against_what_is_still_needed():
 
 
 def test_pipeline_coverage_once_the_target_is_met_is_empty():
-    """Target 600: 31 Jan still needs 600 − 100 = 500 → 800 ÷ 500 = 1.6; by 29 Feb 600 is won, nothing needed: empty."""
+    """Target 600: 31 Jan still needs 600 − 100 = 500 → 800 ÷ 500 = 1.6; by 29 Feb 600 is won: empty."""
     check("pipeline_coverage", deal_frames(600.0), [JAN, FEB, MAR], [1.6, None, None])
 
 

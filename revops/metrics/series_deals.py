@@ -9,11 +9,12 @@ and tests/test_series_deals.py check every value against them.
 from __future__ import annotations
 
 import datetime as dt
+
 import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import deals, is_number, target_between
+from revops.metrics.common import deals, ratio, result, target_between
 from revops.metrics.registry import series
 from revops.period import Period
 
@@ -68,16 +69,14 @@ def day_number(d: dt.date) -> int:
     return (d - dt.date(1970, 1, 1)).days
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    """numerator ÷ denominator as common.ratio gives it (None for a zero or unknown denominator)."""
-    if not is_number(denominator) or denominator == 0 or not is_number(numerator):
-        return None
-    return float(numerator) / float(denominator)
+def ratio_value(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator ÷ denominator exactly as the metrics' common.ratio gives it (None for a 0 or unknown denominator)."""
+    return ratio(numerator, denominator, "").value
 
 
-def _finite(value: float | None) -> float | None:
-    """The value as common.result gives it (None when missing or not finite)."""
-    return float(value) if is_number(value) else None  # type: ignore[arg-type]
+def finite_value(value: float | None) -> float | None:
+    """The value exactly as the metrics' common.result gives it (None when missing or not finite)."""
+    return result(value, "").value
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ def win_rate_series(frames: Frames, periods: list[Period]) -> list[float | None]
     closed_days = derived(closed, "series_closed_days", lambda: closed["day"].cast(pl.Date).sort())
     windows = windows_of(periods)
     won = window_counts(_won_by_day(frames)["close"], windows)
-    return [_ratio(w, c) for w, c in zip(won, window_counts(closed_days, windows))]
+    return [ratio_value(w, c) for w, c in zip(won, window_counts(closed_days, windows))]
 
 
 @series("win_rate_value")
@@ -235,7 +234,7 @@ def win_rate_value_series(frames: Frames, periods: list[Period]) -> list[float |
             out.append(None)
             continue
         won_amounts = amount.filter(in_window & won)
-        out.append(_ratio(float(won_amounts.sum()) if len(won_amounts) else 0.0, float(amounts.sum())))
+        out.append(ratio_value(float(won_amounts.sum()) if len(won_amounts) else 0.0, float(amounts.sum())))
     return out
 
 
@@ -246,7 +245,7 @@ def avg_deal_size_series(frames: Frames, periods: list[Period]) -> list[float | 
     out: list[float | None] = []
     for start, end in windows_of(periods):
         amounts = won["amount"].filter(won["day"].is_between(day_number(start), day_number(end))).drop_nulls()
-        out.append(_finite(amounts.mean()) if len(amounts) else None)  # type: ignore[arg-type]
+        out.append(finite_value(amounts.mean()) if len(amounts) else None)  # type: ignore[arg-type]
     return out
 
 
@@ -257,7 +256,7 @@ def sales_cycle_days_series(frames: Frames, periods: list[Period]) -> list[float
     out: list[float | None] = []
     for lo, hi in window_bounds(won["close"], windows_of(periods)):
         cycles = won["cycle_days"].slice(lo, hi - lo).drop_nulls()
-        out.append(_finite(cycles.median()) if len(cycles) else None)  # type: ignore[arg-type]
+        out.append(finite_value(cycles.median()) if len(cycles) else None)  # type: ignore[arg-type]
     return out
 
 
@@ -266,7 +265,7 @@ def open_pipeline_series(frames: Frames, periods: list[Period]) -> list[float | 
     """Σ amount of the deals open at each as-of date."""
     if frames.opportunities.height == 0:
         return [None] * len(periods)
-    return [_finite(v) for v in open_sums(frames, [p.as_of for p in periods], "amount")]
+    return [finite_value(v) for v in open_sums(frames, [p.as_of for p in periods], "amount")]
 
 
 @series("weighted_pipeline")
@@ -274,14 +273,14 @@ def weighted_pipeline_series(frames: Frames, periods: list[Period]) -> list[floa
     """Σ amount × probability of the deals open at each as-of date."""
     if frames.opportunities.height == 0:
         return [None] * len(periods)
-    return [_finite(v) for v in open_sums(frames, [p.as_of for p in periods], "weighted")]
+    return [finite_value(v) for v in open_sums(frames, [p.as_of for p in periods], "weighted")]
 
 
 @series("quota_attainment")
 def quota_attainment_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Won amount from each fiscal quarter's start to as-of ÷ the quarter's target."""
     won = won_sums(frames, [(p.quarter()[0], p.as_of) for p in periods])
-    return [None if t is None else _ratio(w, t) for w, t in zip(won, _quarter_targets(frames, periods))]
+    return [None if t is None else ratio_value(w, t) for w, t in zip(won, _quarter_targets(frames, periods))]
 
 
 @series("pipeline_coverage")
@@ -294,7 +293,7 @@ def pipeline_coverage_series(frames: Frames, periods: list[Period]) -> list[floa
     out: list[float | None] = []
     for target, won_so_far, expected in zip(_quarter_targets(frames, periods), won, in_quarter):
         remaining = None if target is None else target - won_so_far
-        out.append(None if remaining is None or remaining <= 0 else _ratio(expected, remaining))
+        out.append(None if remaining is None or remaining <= 0 else ratio_value(expected, remaining))
     return out
 
 
@@ -311,8 +310,9 @@ def sales_velocity_series(frames: Frames, periods: list[Period]) -> list[float |
         if rate is None or size is None or cycle is None or frames.opportunities.height == 0:
             out.append(None)
         else:
-            out.append(_ratio(n * rate * size, cycle))
+            out.append(ratio_value(n * rate * size, cycle))
     return out
 
 
-__all__ = ["open_counts", "open_sums", "sorted_days", "window_bounds", "window_counts", "windows_of", "won_sums"]
+__all__ = ["day_number", "finite_value", "open_counts", "open_sums", "ratio_value", "sorted_days", "window_bounds",
+           "window_counts", "windows_of", "won_sums"]

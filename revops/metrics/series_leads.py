@@ -14,7 +14,7 @@ from revops.memo import derived
 from revops.metrics.common import deals, fractional_minutes
 from revops.metrics.diagnostic import reached_mql, reached_sql
 from revops.metrics.registry import series
-from revops.metrics.series_deals import _finite, _ratio, sorted_days, window_bounds, window_counts, windows_of
+from revops.metrics.series_deals import finite_value, ratio_value, sorted_days, window_bounds, window_counts, windows_of
 from revops.period import Period
 
 
@@ -31,29 +31,28 @@ def _counts_ratio(frames: Frames, periods: list[Period], numerator: pl.Series,
                   denominator: pl.Series) -> list[float | None]:
     """Leads of `numerator` ÷ leads of `denominator` created in each window (None where the latter is 0)."""
     windows = windows_of(periods)
-    return [_ratio(n, d) for n, d in zip(window_counts(numerator, windows), window_counts(denominator, windows))]
+    return [ratio_value(n, d) for n, d in zip(window_counts(numerator, windows), window_counts(denominator, windows))]
 
 
 def _won_customer_leads(frames: Frames) -> pl.Series:
     """Creation times of the leads whose opportunity has been won, sorted without nulls (lead_to_customer's leads).
 
-    Millions of text ids are first matched by their 64-bit hash (integers compare several times faster);
-    the few leads whose hash matches are then checked by their id, so the set is exactly the metric's.
+    Millions of text ids are matched by their 64-bit hash (an integer join, several times faster than one of
+    text), then each pair is checked by the ids themselves, so the set is exactly the metric's.
     """
     leads, opps = frames.leads, frames.opportunities
 
     def make() -> pl.Series:
         # deals() holds the same rows as the opportunities, with state an Enum (quick to compare).
         won = opps["opportunity_id"].filter(deals(frames)["state"] == "won").drop_nulls().to_frame("won_id")
-        won = won.with_columns(hash=pl.col("won_id").hash())
-        if won["hash"].is_duplicated().any():  # an id on two won deals (or two ids of one hash): match each once
-            won = won.unique(maintain_order=True)
-        linked = leads.select("created_at", "opportunity_id").filter(pl.col("opportunity_id").is_not_null())
-        maybe = linked.filter(pl.col("opportunity_id").hash().is_in(won["hash"].implode()))
-        # Each lead meets at most one won deal of its hash; the one whose id is its own makes it a customer.
-        sure = (maybe.with_columns(hash=pl.col("opportunity_id").hash())
-                .join(won, on="hash", how="inner", maintain_order="left")
+        linked = (leads.select("created_at", "opportunity_id").filter(pl.col("opportunity_id").is_not_null())
+                  .with_row_index("row"))
+        sure = (linked.with_columns(hash=pl.col("opportunity_id").hash())
+                .join(won.with_columns(hash=pl.col("won_id").hash()), on="hash", how="inner", maintain_order="left")
                 .filter(pl.col("won_id") == pl.col("opportunity_id")))
+        # An id on two won deals meets its leads twice (next to each other): each lead counts once.
+        if (sure["row"].diff() == 0).any():
+            sure = sure.unique("row", keep="first", maintain_order=True)
         return sorted_days(sure["created_at"].cast(pl.Datetime("us")))
     return derived(frames, "series_won_customer_leads", make)
 
@@ -67,7 +66,8 @@ def lead_to_customer_series(frames: Frames, periods: list[Period]) -> list[float
 @series("mql_to_sql")
 def mql_to_sql_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Leads created in each window that reached SQL ÷ those that reached MQL (SQL implies MQL)."""
-    return _counts_ratio(frames, periods, _created(frames, "sql", reached_sql()), _created(frames, "mql", reached_mql()))
+    sql, mql = _created(frames, "sql", reached_sql()), _created(frames, "mql", reached_mql())
+    return _counts_ratio(frames, periods, sql, mql)
 
 
 def _answered(frames: Frames) -> pl.DataFrame:
@@ -99,7 +99,7 @@ def lead_response_minutes_series(frames: Frames, periods: list[Period]) -> list[
     out: list[float | None] = []
     for lo, hi in window_bounds(answered["created"], windows_of(periods)):
         minutes = answered["minutes"].slice(lo, hi - lo)
-        out.append(_finite(minutes.median()) if len(minutes) else None)  # type: ignore[arg-type]
+        out.append(finite_value(minutes.median()) if len(minutes) else None)  # type: ignore[arg-type]
     return out
 
 
