@@ -110,8 +110,22 @@ def _deal_codes(frames: Frames, period: Period) -> pl.DataFrame:
     The funnel's work on stage history (hundreds of thousands of deals, millions of rows) groups,
     sorts and joins by deal; integers do that several times faster than the text ids.
     """
-    return derived(frames, "deal_codes", lambda: _cohort_rows(frames, period).select("opportunity_id").unique(
-        keep="first", maintain_order=True).with_row_index("code"), key=(period.start, period.end), limit=2)
+    return derived(frames, "deal_codes", lambda: _distinct_ids(_cohort_rows(frames, period)["opportunity_id"]),
+                   key=(period.start, period.end), limit=2)
+
+
+def _distinct_ids(ids: pl.Series) -> pl.DataFrame:
+    """The distinct ids in first-seen order, numbered (code, opportunity_id)."""
+    # Ids in strictly increasing order (the store keeps deals by id) are distinct without hashing them.
+    if ids.len() <= 1 or (ids.null_count() == 0 and bool((ids.slice(1) > ids.slice(0, ids.len() - 1)).all())):
+        return ids.to_frame().with_row_index("code")
+    return ids.to_frame().unique(keep="first", maintain_order=True).with_row_index("code")
+
+
+def _sorted_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with `code` flagged sorted when it is (history kept by deal, as usual): grouping by it then runs
+    along the rows instead of hashing them."""
+    return frame.with_columns(pl.col("code").set_sorted()) if frame["code"].is_sorted() else frame
 
 
 def cohort_deals(frames: Frames, period: Period) -> pl.DataFrame:
@@ -170,7 +184,7 @@ def cohort_last_change(frames: Frames, period: Period, as_of: dt.date) -> pl.Dat
     for the cohort, by code (see cohort_deals).
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    latest = (_coded_history(frames, period).filter(pl.col("changed_at").cast(_DT) < cutoff)
+    latest = (_sorted_codes(_coded_history(frames, period).filter(pl.col("changed_at").cast(_DT) < cutoff))
               .group_by("code").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
     return cohort_deals(frames, period).select("code", "created_at").join(latest, on="code", how="left").select(
         "code", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date)))
@@ -288,9 +302,7 @@ def _reached(frames: Frames, period: Period) -> pl.Series:
             .when(pl.col("state") == "open").then(position.fill_null(0))
             .otherwise(pl.lit(0, pl.Int64))
         )
-        positions = _cohort_positions(frames, period).select("code", "idx")
-        if positions["code"].is_sorted():  # history kept by deal, as usual: grouping runs along sorted codes
-            positions = positions.with_columns(pl.col("code").set_sorted())
+        positions = _sorted_codes(_cohort_positions(frames, period).select("code", "idx"))
         history_max = positions.group_by("code").agg(history_max=pl.col("idx").max())
         return (
             cohort_deals(frames, period).select("code", "state", "stage_name").with_columns(current=current)

@@ -117,6 +117,16 @@ def _outcome(passed: pl.Expr, leaked: pl.Expr) -> pl.Expr:
             .otherwise(pl.lit(IN_PROGRESS)))
 
 
+def _text_matches(df: pl.DataFrame, col: str, pattern: str) -> pl.Expr:
+    """The column's lowercase text contains the regex `pattern` (False when empty).
+
+    Worked out once per distinct value (a status or deal type), not once per row.
+    """
+    values = df[col].unique().drop_nulls()
+    hits = values.filter(values.cast(pl.String).str.to_lowercase().str.contains(pattern).fill_null(False))
+    return pl.col(col).is_in(hits.implode()).fill_null(False)
+
+
 def _hours(start: str, end: str) -> pl.Expr:
     """end − start in fractional hours."""
     return fractional_days(start, end) * 24
@@ -164,13 +174,16 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     average won deal, deals closed in the window).
     """
     s = frames.settings
-    opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT))
-    leads = table_between(frames, "leads", "created_at", period.start, period.end).filter(reached_mql()).join(
-        opp_created, on="opportunity_id", how="left")
+    mqls = table_between(frames, "leads", "created_at", period.start, period.end).filter(reached_mql())
+    # Only the deals these leads name are looked up: a hash of those few ids, not of every deal's.
+    named = mqls.select(pl.col("opportunity_id").drop_nulls().unique())
+    opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT)).join(
+        named, on="opportunity_id", how="semi")
+    leads = mqls.join(opp_created, on="opportunity_id", how="left", maintain_order="left")
     qualified = pl.coalesce(pl.col("mql_at").cast(_DT), pl.col("sql_at").cast(_DT), pl.col("created_at").cast(_DT))
     became_opp = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()
     cold = qualified + pl.duration(days=s.stall_days) <= _cutoff(period.as_of)
-    disqualified = pl.col("status").cast(pl.String).str.to_lowercase().str.contains("disqual").fill_null(False)
+    disqualified = _text_matches(leads, "status", "disqual")
     response = fractional_days("created_at", "first_response_at") * 24 * 60
     records = leads.with_columns(qualified_at=qualified, response_minutes=response).with_columns(
         outcome=_outcome(became_opp, disqualified | cold),
@@ -347,9 +360,9 @@ def value_to_expand(frames: Frames, period: Period) -> Handoff:
             "account_id", at=pl.col("month_end").cast(_DT))
     else:
         moves = pl.DataFrame(schema={"account_id": pl.String, "at": _DT})
-    deals = frames.opportunities.filter(
-        (pl.col("state") == "won") & (pl.col("type").cast(pl.String).str.to_lowercase().str.contains("expansion|upsell")
-                                      .fill_null(False))).select("account_id", at=pl.col("close_date").cast(_DT))
+    won = frames.opportunities.filter(pl.col("state") == "won")
+    deals = won.filter(_text_matches(won, "type", "expansion|upsell")).select(
+        "account_id", at=pl.col("close_date").cast(_DT))
     first_expansion = (
         cohort.join(pl.concat([moves, deals]), on="account_id", how="inner")
         .filter((pl.col("at") > pl.col("first_value_at")) & (pl.col("at") <= pl.col("until"))
@@ -586,7 +599,7 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
     stage = node(_STAGE_NODES[first - 1], "stage")
     if first == 1:
         # Leads are a superset of the first cohort (MQLs created in the window); the difference never qualified.
-        leads = int(frames.leads.filter(in_window("created_at", period)).height)
+        leads = int(frames.leads.select(in_window("created_at", period).sum()).item() or 0)
         lead_node = node("Leads", "stage")
         link(lead_node, stage, hs[0].entered, "qualified")
         link(lead_node, node("Not marketing-qualified", "exit"), leads - hs[0].entered, "not qualified")
