@@ -726,6 +726,24 @@ def _lag_weights(cycle_days: float) -> tuple[int, float]:
     return whole, lag - whole
 
 
+def _pipeline_by_month(inputs: ForecastInputs, odds: float) -> tuple[list[float], list[float]]:
+    """Expected bookings from the open deals in each horizon month, and the part of it that is new ARR, with
+    every deal's probability × odds (capped at 1).
+
+    Kept per inputs and odds: the levers other than the win rate (most of a sensitivity's forecasts, a
+    move of another slider) leave it as it is, and it is the one part of a forecast that reads every deal.
+    """
+    def make() -> tuple[list[float], list[float]]:
+        pipe = (inputs.pipeline.with_columns(expected=pl.col("amount") * (pl.col("probability") * odds).clip(0, 1))
+                .group_by("month_idx")
+                .agg(pl.col("expected").sum(), arr=pl.col("expected").filter(pl.col("adds_arr")).sum()))
+        pipe_map = {r["month_idx"]: (r["expected"], r["arr"]) for r in pipe.iter_rows(named=True)}
+        n = len(inputs.months)
+        return ([float(pipe_map.get(i, (0.0, 0.0))[0]) for i in range(n)],
+                [float(pipe_map.get(i, (0.0, 0.0))[1]) for i in range(n)])
+    return derived(inputs, "pipeline_by_month", make, key=odds)
+
+
 def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
     """The monthly forecast under `levers` (columns month, quarter_start, status, bookings_won, bookings_from_pipeline,
     bookings_from_new_pipeline, bookings, new_arr, arr, target, cumulative, cumulative_target)."""
@@ -734,12 +752,7 @@ def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
 
     # from pipeline: the win-rate lever scales every open deal's odds in proportion, capped at 1
     odds = levers.win_rate / base.win_rate if base.win_rate > 0 else 1.0
-    pipe = (inputs.pipeline.with_columns(expected=pl.col("amount") * (pl.col("probability") * odds).clip(0, 1))
-            .group_by("month_idx")
-            .agg(pl.col("expected").sum(), arr=pl.col("expected").filter(pl.col("adds_arr")).sum()))
-    pipe_map = {r["month_idx"]: (r["expected"], r["arr"]) for r in pipe.iter_rows(named=True)}
-    from_pipeline = [float(pipe_map.get(i, (0.0, 0.0))[0]) for i in range(n)]
-    pipeline_arr = [float(pipe_map.get(i, (0.0, 0.0))[1]) for i in range(n)]
+    from_pipeline, pipeline_arr = _pipeline_by_month(inputs, odds)
 
     # from new pipeline: each month's new deals book one sales cycle later
     per_deal = levers.win_rate * levers.avg_deal_size

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+from pathlib import Path
 
 import polars as pl
 
@@ -11,6 +13,22 @@ from revops.errors import UserError
 from revops.forecast import LEVERS, Levers
 
 MAX_NAME = 60
+
+# The scenarios last read from each file, with the file's stamp then (see _file_stamp).
+_READ: dict[str, tuple[tuple, dict[str, Levers]]] = {}
+_READ_LOCK = threading.Lock()
+
+
+def _file_stamp(path: Path) -> tuple:
+    """Modification time and size of the file and of its write-ahead log: every commit changes one of them."""
+    stamp = []
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = part.stat()
+            stamp.append((info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            stamp.append(None)
+    return tuple(stamp)
 
 
 def clean_name(name: str) -> str:
@@ -29,14 +47,34 @@ def save_scenario(db: str | os.PathLike[str] | None, name: str, levers: Levers) 
     with store.connect(db) as con, store.transaction(con):
         con.execute("INSERT OR REPLACE INTO _scenarios VALUES (?, ?, ?)",
                     [text, levers.model_dump_json(), dt.datetime.now().replace(microsecond=0)])
+    _forget(db)
     return text
 
 
 def load_scenarios(db: str | os.PathLike[str] | None) -> dict[str, Levers]:
-    """Every saved scenario's levers by name, oldest first."""
+    """Every saved scenario's levers by name, oldest first.
+
+    The Forecast page asks on every move of a slider, and opening the file costs about a tenth of a
+    second: the file is read again only when it changed since the last read (by any process).
+    """
+    path = store.resolve_db(db)
+    stamp = _file_stamp(path)  # taken before the read: a commit racing the read makes the next call read again
+    with _READ_LOCK:
+        seen = _READ.get(str(path))
+    if seen is not None and stamp[0] is not None and seen[0] == stamp:
+        return dict(seen[1])
     with store.connect(db) as con:
         rows = con.execute("SELECT name, levers FROM _scenarios ORDER BY saved_at, name").fetchall()
-    return {name: Levers.model_validate_json(levers) for name, levers in rows}
+    saved = {name: Levers.model_validate_json(levers) for name, levers in rows}
+    with _READ_LOCK:
+        _READ[str(path)] = (stamp, saved)
+    return dict(saved)
+
+
+def _forget(db: str | os.PathLike[str] | None) -> None:
+    """Read the scenarios again next time (this process just changed them)."""
+    with _READ_LOCK:
+        _READ.pop(str(store.resolve_db(db)), None)
 
 
 def list_scenarios(db: str | os.PathLike[str] | None) -> pl.DataFrame:
@@ -53,6 +91,7 @@ def delete_scenario(db: str | os.PathLike[str] | None, name: str) -> bool:
     """Delete the scenario `name`; False when there was none of that name."""
     with store.connect(db) as con, store.transaction(con):
         gone = con.execute("DELETE FROM _scenarios WHERE name = ? RETURNING name", [name]).fetchall()
+    _forget(db)
     return bool(gone)
 
 
