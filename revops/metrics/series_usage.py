@@ -1,0 +1,239 @@
+"""Trend lines of the usage-based metrics in one pass: engagement, ARR at risk and feature adoption at many as-of dates.
+
+Each of these metrics looks at the usage of at most the SPAN days to its as-of date. Usage rows are tallied
+once per account and day, each day is tagged with the as-of dates whose span holds it (two or three at
+month ends), and one group-by over (as-of, account) gives every as-of's per-account tallies. Each as-of
+then scores its active accounts with the metric's own expressions: the same rows and, since the tallies
+are sums of integers (exact in any order) and each total sums the same values in the same order, the
+same numbers as the metric at each period.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from revops.frames import Frames
+from revops.memo import derived
+from revops.metrics.common import _usage_codes, account_codes, active_codes, day, is_number, usage_features, used
+from revops.metrics.diagnostic import FEATURE_DAYS
+from revops.metrics.leading import HEALTH_FLOOR, TREND_DAYS, USAGE_DROP
+from revops.metrics.registry import compute, series
+from revops.period import Period
+from revops.reads import column_n_unique, reads_from_file, table_height
+from revops.rows import rows_between
+
+# Days of usage any of these metrics reads, as-of included: engagement and risk 28 + 28, adoption 30.
+SPAN = max(2 * TREND_DAYS, FEATURE_DAYS)
+# Features are tallied as bits of one integer (a missing feature is one more): beyond that, one period at a time.
+MAX_FEATURES = 63
+
+
+def _number(x: object) -> float | None:
+    """x as a float, or None when it is missing or not finite (as common.result gives it)."""
+    return float(x) if is_number(x) else None  # type: ignore[arg-type]
+
+
+def _one_by_one(metric_id: str, frames: Frames, periods: list[Period]) -> list[float | None]:
+    """The metric computed at each period on its own (usage read from the file, or too many features for bits)."""
+    return [compute(metric_id, frames, p, details=False).value for p in periods]
+
+
+def _fits(frames: Frames) -> bool:
+    """Whether the one-pass tallies apply: usage read whole and its features (null counted) fit in the bits."""
+    return not reads_from_file(frames, "usage") and column_n_unique(frames, "usage", "feature") <= MAX_FEATURES
+
+
+def _feature_bits(frames: Frames) -> pl.DataFrame:
+    """Each feature of the usage data with its bit (columns feature, bit): a missing feature 1, the others 2, 4, ...
+    in sorted order."""
+    usage = frames.usage
+
+    def make() -> pl.DataFrame:
+        features = usage.select(pl.col("feature").unique()).sort("feature", nulls_last=False)
+        return features.with_columns(bit=pl.Series([1 << i for i in range(features.height)], dtype=pl.UInt64))
+    return derived(usage, "feature_bits", make)
+
+
+def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
+    """Usage rows dated in [low, high] of accounts with a subscription, one row per account code and day.
+
+    Columns code, date, activity (Σ active users, else events), users (Σ active users), mask (the bits of
+    the features with use that day, see _feature_bits; 0: no use), features (mask without the missing
+    feature).
+    """
+    bits = _feature_bits(frames)
+    null_bit = pl.lit(1 if bits["feature"].null_count() else 0, pl.UInt64)
+    # The feature's bit is looked up eagerly: inside the streaming query below the lookup is several times slower.
+    rows = (rows_between(frames.usage.with_columns(code=_usage_codes(frames)), "date", low, high)
+            .filter(pl.col("code").is_not_null()).join(bits, on="feature", how="left", nulls_equal=True))
+    return (
+        rows.lazy().select("code", "date", activity=pl.coalesce("active_users", "events").fill_null(0),
+                           users=pl.col("active_users").fill_null(0),
+                           bit=pl.when(used()).then(pl.col("bit")).otherwise(pl.lit(0, pl.UInt64)))
+        .group_by("code", "date")
+        .agg(pl.col("activity").sum(), pl.col("users").sum(), mask=pl.col("bit").bitwise_or())
+        .with_columns(features=pl.col("mask") & ~null_bit)
+        # Millions of small groups: the streaming engine groups them several times faster, and every tally
+        # is a sum of integers, an OR or a min, the same in any order.
+        .collect(engine="streaming")
+    )
+
+
+def _tallies(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
+    """For each as-of of points, per account code with usage in the SPAN days to it, the tallies of that usage.
+
+    Columns code, last_days_ago, weeks, features (engagement: as leading.engagement's per-account columns),
+    activity_now, activity_before, users_now, users_before (the TREND_DAYS to as-of and the TREND_DAYS
+    before), adopted (the bits of the named features used in the FEATURE_DAYS to as-of). Kept per frames
+    and as-of dates: a page's usage metrics all read the same ones.
+    """
+    def make() -> list[pl.DataFrame]:
+        days = _daily(frames, points[0] - dt.timedelta(days=SPAN - 1), points[-1]).lazy()
+        now = pl.col("days_ago") < TREND_DAYS
+        use_now = now & (pl.col("mask") > 0)
+        none = pl.lit(0, pl.UInt64)
+
+        def at(as_of: dt.date) -> pl.LazyFrame:
+            # A day's week counts from the as-of (days ago // 7); each tally is a plain sum, min or OR of a
+            # column, which keeps the group-by on its fast path.
+            return (
+                days.filter(pl.col("date").is_between(as_of - dt.timedelta(days=SPAN - 1), as_of))
+                .with_columns(days_ago=(pl.lit(as_of) - pl.col("date")).dt.total_days())
+                .select(
+                    "code",
+                    used_days_ago=pl.when(use_now).then(pl.col("days_ago")),
+                    week=pl.when(use_now).then(pl.lit(2, pl.UInt64).pow(pl.col("days_ago") // 7)).otherwise(none),
+                    mask_now=pl.when(now).then(pl.col("mask")).otherwise(none),
+                    activity_now=pl.when(now).then(pl.col("activity")).otherwise(0),
+                    activity_before=pl.when(now).then(0).otherwise(pl.col("activity")),
+                    users_now=pl.when(now).then(pl.col("users")).otherwise(0),
+                    users_before=pl.when(now).then(0).otherwise(pl.col("users")),
+                    adopted=pl.when(pl.col("days_ago") < FEATURE_DAYS).then(pl.col("features")).otherwise(none))
+                .group_by("code")
+                .agg(last_days_ago=pl.col("used_days_ago").min(), weeks=pl.col("week").bitwise_or(),
+                     features=pl.col("mask_now").bitwise_or(), activity_now=pl.col("activity_now").sum(),
+                     activity_before=pl.col("activity_before").sum(), users_now=pl.col("users_now").sum(),
+                     users_before=pl.col("users_before").sum(), adopted=pl.col("adopted").bitwise_or())
+                .with_columns(pl.col("weeks", "features").bitwise_count_ones())
+            )
+        return pl.collect_all([at(as_of) for as_of in points], engine="streaming")
+    return derived(frames, "usage_tallies", make, key=tuple(points), limit=1)
+
+
+def _at_points(frames: Frames, periods: list[Period]) -> tuple[list[dt.date], list[pl.DataFrame]]:
+    """The distinct as-of dates of the periods, oldest first, and the tallies at each."""
+    points = sorted({p.as_of for p in periods})
+    return points, _tallies(frames, points)
+
+
+def _active(frames: Frames, as_of: dt.date) -> pl.DataFrame:
+    """active_codes(as_of) without the text ids (columns code, arr): kept per as-of, the three series read it."""
+    return derived(frames, "active_codes", lambda: active_codes(frames, as_of).select("code", "arr"), key=as_of,
+                   limit=32)
+
+
+def _by_period(periods: list[Period], points: list[dt.date], values: list[float | None]) -> list[float | None]:
+    """Each period's value, from the values at the distinct as-of dates (these metrics read as_of only)."""
+    at = dict(zip(points, values))
+    return [at[p.as_of] for p in periods]
+
+
+@series("engagement_score")
+def engagement_score_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """engagement_score at each period: the mean over accounts active at as_of of leading.engagement's score."""
+    if table_height(frames, "usage") == 0:
+        return [None] * len(periods)
+    if not _fits(frames):
+        return _one_by_one("engagement_score", frames, periods)
+    n_features = max(column_n_unique(frames, "usage", "feature"), 1)
+    points, tallies = _at_points(frames, periods)
+    values: list[float | None] = []
+    for i, as_of in enumerate(points):
+        per_account = tallies[i]
+        # leading.engagement's scoring, expression for expression, so that each score is the same float.
+        now = pl.col("activity_now").cast(pl.Float64).fill_null(0.0)
+        before = pl.col("activity_before").cast(pl.Float64).fill_null(0.0)
+        scores = (
+            _active(frames, as_of)
+            .join(per_account.select("code", "last_days_ago", "weeks", "features", "activity_now", "activity_before"),
+                  on="code", how="left")
+            .with_columns(
+                recency=(1 - pl.col("last_days_ago") / TREND_DAYS).clip(0, 1).fill_null(0.0),
+                frequency=(pl.col("weeks").fill_null(0) / 4).clip(0, 1),
+                breadth=(pl.col("features").fill_null(0) / n_features).clip(0, 1),
+                trend=pl.when(before > 0).then((0.5 * now / before).clip(0, 1))
+                .when(now > 0).then(pl.lit(1.0)).otherwise(pl.lit(0.0)),
+            )
+            .select(score=25 * (pl.col("recency") + pl.col("frequency") + pl.col("breadth") + pl.col("trend")))
+            .sort("score")
+        )
+        values.append(_number(scores["score"].mean()) if scores.height else None)
+    return _by_period(periods, points, values)
+
+
+@series("at_risk_arr")
+def at_risk_arr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """at_risk_arr at each period: Σ ARR of the accounts active at as_of with a risk signal."""
+    if frames.subscriptions.height == 0:
+        return [None] * len(periods)
+    if not _fits(frames):
+        return _one_by_one("at_risk_arr", frames, periods)
+    points, tallies = _at_points(frames, periods)
+    # The account's first lifecycle row, as at_risk_arr joins it, keyed once by account code.
+    life = (frames.lifecycle.unique("account_id", keep="first")
+            .select("account_id", "health_score", "renewal_date", "renewal_outreach_at")
+            .join(account_codes(frames), on="account_id", how="inner").drop("account_id"))
+    outreach_days = frames.settings.slas.renewal_outreach_days
+    values: list[float | None] = []
+    for i, as_of in enumerate(points):
+        horizon = as_of + dt.timedelta(days=outreach_days)
+        users = tallies[i].select(
+            "code", users_now=pl.col("users_now").cast(pl.Float64), users_before=pl.col("users_before").cast(pl.Float64))
+        # leading.at_risk_arr's signals, expression for expression (an account without usage rows: both null).
+        flagged = (
+            _active(frames, as_of)
+            .join(life, on="code", how="left")
+            .join(users, on="code", how="left")
+            .filter(
+                (pl.col("health_score") < HEALTH_FLOOR).fill_null(False)
+                | ((pl.col("users_before") > 0)
+                   & (pl.col("users_now").fill_null(0.0) < (1 - USAGE_DROP) * pl.col("users_before"))).fill_null(False)
+                | ((pl.col("renewal_date") > as_of) & (pl.col("renewal_date") <= horizon)
+                   & (pl.col("renewal_outreach_at").is_null() | (day("renewal_outreach_at") > as_of))).fill_null(False)
+            )
+            .select("arr")
+            .sort("arr", descending=True)
+        )
+        values.append(float(flagged["arr"].cast(pl.Float64).sum()) if flagged.height else 0.0)
+    return _by_period(periods, points, values)
+
+
+@series("feature_adoption")
+def feature_adoption_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """feature_adoption at each period: the mean over features of the share of active accounts that used it."""
+    features = usage_features(frames)
+    if features.height == 0:
+        return [None] * len(periods)
+    if not _fits(frames):
+        return _one_by_one("feature_adoption", frames, periods)
+    points, tallies = _at_points(frames, periods)
+    bits = features.join(_feature_bits(frames), on="feature", how="left")
+    values: list[float | None] = []
+    for i, as_of in enumerate(points):
+        active = _active(frames, as_of)
+        if active.height == 0:
+            values.append(None)
+            continue
+        adopted = active.select("code").join(tallies[i].select("code", "adopted"), on="code",
+                                             how="inner")["adopted"]
+        using = [int(((adopted & b) != 0).sum()) for b in bits["bit"]]
+        # diagnostic.feature_adoption's table, so that the mean adds the same shares in the same order.
+        table = (
+            features.with_columns(accounts_using=pl.Series(using, dtype=pl.UInt32), active_accounts=pl.lit(active.height))
+            .with_columns(adoption=pl.when(pl.col("active_accounts") > 0)
+                          .then(pl.col("accounts_using") / pl.col("active_accounts")))
+            .sort("adoption", descending=True, nulls_last=True)
+        )
+        values.append(_number(table["adoption"].mean()))
+    return _by_period(periods, points, values)
