@@ -84,28 +84,24 @@ def mrr_at_month_ends(subs: pl.DataFrame, ends: list[dt.date]) -> pl.DataFrame:
     )
 
 
-def account_coding(subs: pl.DataFrame) -> pl.DataFrame:
-    """Each subscription's account as an integer, in account_id order (column code, one row per subscription).
-
-    Kept per subscriptions frame: grouping by this integer is several times faster than by the text id,
-    and codes sort the same way as account ids.
-    """
-    return derived(subs, "account_coding", lambda: subs.select(
-        code=pl.col("account_id").rank("dense").cast(pl.Int64) - 1))
-
-
 def subscriptions_by_account(subs: pl.DataFrame) -> pl.DataFrame:
-    """The subscriptions with a start date, sorted by account (code, flagged sorted), in table order within
-    an account (columns code, start_date, end_date, mrr as Float64); kept per subscriptions frame.
+    """The subscriptions with a start date sorted by account_id, in table order within an account, with `code`:
+    the account's number in account_id order, flagged sorted (columns account_id, start_date, end_date, mrr as
+    Float64, code); kept per subscriptions frame.
 
-    Per-account sums over a sorted key run through the rows once instead of hashing them.
+    Tallies per account then group and join by a small integer instead of the text id, and per-account sums
+    over the sorted codes run through the rows once instead of hashing them.
     """
     def make() -> pl.DataFrame:
-        rows = pl.concat([account_coding(subs), subs.select("start_date", "end_date", pl.col("mrr").cast(pl.Float64))],
-                         how="horizontal")
-        return (rows.filter(pl.col("start_date").is_not_null()).sort("code", maintain_order=True)
-                .with_columns(pl.col("code").set_sorted()))
+        rows = (subs.select("account_id", "start_date", "end_date", pl.col("mrr").cast(pl.Float64))
+                .filter(pl.col("start_date").is_not_null()).sort("account_id", maintain_order=True))
+        return rows.with_columns(code=pl.col("account_id").rle_id().cast(pl.Int64).set_sorted())
     return derived(subs, "subscriptions_by_account", make)
+
+
+def _accounts(rows: pl.DataFrame) -> pl.Series:
+    """The account_id of each code of subscriptions_by_account rows (index = code)."""
+    return rows.filter(pl.col("code") != pl.col("code").shift(1, fill_value=-1))["account_id"]
 
 
 def covering(rows: pl.DataFrame, points: list[dt.date]) -> pl.DataFrame:
@@ -159,59 +155,53 @@ def all_movements(subs: pl.DataFrame) -> pl.DataFrame:
     that moved are named; the classification is classify_movements' own expression, so both give the
     same rows.
     """
-    subs = subs.filter(pl.col("start_date").is_not_null())
-    if subs.height == 0:
+    rows = subscriptions_by_account(subs)
+    if rows.height == 0:
         return pl.DataFrame(schema=_MOVEMENT_SCHEMA)
-    last_event = max(d for d in (subs["start_date"].max(), subs["end_date"].max()) if d is not None)
-    first_start: dt.date = subs["start_date"].min()  # type: ignore[assignment]
-    points = pl.Series("month_end", month_ends(first_start, month_end(last_event)), dtype=pl.Date)
-    n = points.len()
-    accounts = subs.select(pl.col("account_id").unique().sort())
-    coded = subs.join(accounts.with_row_index("code"), on="account_id", how="left", maintain_order="left").select(
-        pl.col("code").cast(pl.Int64), "start_date", "end_date", pl.col("mrr").cast(pl.Float64))
-    # Each subscription covers the month ends first .. stop - 1 (indexes into points).
-    spans = coded.select(
-        "code", "mrr",
-        first=pl.Series(points.search_sorted(subs["start_date"], side="left")).cast(pl.Int64),
-        stop=pl.Series(points.search_sorted(subs["end_date"].fill_null(_OPEN_END), side="left")).cast(pl.Int64),
-    ).filter(pl.col("stop") > pl.col("first"))
-    # The month ends where an account's set of covering subscriptions can change: its starts and ends,
-    # in (account, month end) order; key = code × n + month end index, one integer per pair.
+    last_event = max(d for d in (rows["start_date"].max(), rows["end_date"].max()) if d is not None)
+    first_start: dt.date = rows["start_date"].min()  # type: ignore[assignment]
+    points = month_ends(first_start, month_end(last_event))
+    n = len(points)
+    accounts = _accounts(rows)
+    # Each subscription covers the month ends first .. stop - 1 (indexes into points); rows by account.
+    spans = covering(rows, points).select("code", "mrr", "first", "stop")
+    # The month ends where an account's set of covering subscriptions can change: its starts and ends, as
+    # one sorted integer per (account, month end) pair, key = code × n + month end index.
     cuts = (
-        pl.concat([spans.select("code", at="first"), spans.select("code", at="stop")])
-        .filter(pl.col("at") < n).select(key=pl.col("code") * n + pl.col("at")).unique().sort("key")
-        .with_columns(code=pl.col("key") // n, at=pl.col("key") % n)
+        pl.concat([spans.select(key=pl.col("code") * n + pl.col("first")),
+                   spans.filter(pl.col("stop") < n).select(key=pl.col("code") * n + pl.col("stop"))])
+        .sort("key").filter(pl.col("key") != pl.col("key").shift(1, fill_value=-1))
     )
-    # MRR from each cut to the next: the subscriptions covering the cut, summed in row order.
-    level = (
-        spans.join(cuts, on="code", how="inner", maintain_order="left")
-        .filter((pl.col("at") >= pl.col("first")) & (pl.col("at") < pl.col("stop")))
-        .group_by("key")
-        .agg(pl.col("mrr").sum())
-    )
+    keys = cuts["key"]
+    # MRR from each cut to the next: the subscriptions covering it, summed in row order. A subscription
+    # covers a run of its account's cuts, found by binary search in the sorted keys (no join).
+    lo = pl.Series(keys.search_sorted(spans["code"] * n + spans["first"], side="left")).cast(pl.Int64)
+    hi = pl.Series(keys.search_sorted(spans["code"] * n + spans["stop"], side="left")).cast(pl.Int64)
+    level = (spans.select("mrr", cut=pl.int_ranges(lo, hi)).explode("cut")
+             .group_by("cut").agg(pl.col("mrr").sum()))
+    mrr = pl.zeros(keys.len(), dtype=pl.Float64, eager=True).scatter(level["cut"], level["mrr"])
     # Each cut beside the stretch before it (none before an account's first cut: MRR 0). Only a change
     # can be a movement (every kind compares unequal amounts), so the rest is dropped early.
     same_account = pl.col("code").shift(1) == pl.col("code")
     changed = (
-        cuts.join(level, on="key", how="left", maintain_order="left")
-        .with_columns(pl.col("mrr").fill_null(0.0))
+        cuts.select(code=pl.col("key") // n, at=pl.col("key") % n, mrr=mrr)
         .with_columns(prev_mrr=pl.when(same_account).then(pl.col("mrr").shift(1)).otherwise(pl.lit(0.0)))
         .filter(pl.col("mrr") != pl.col("prev_mrr"))
     )
     # A paying subscription first shows at the month end of its start (index `first`), unless it ends
-    # before then, and such a subscription has no span: first_active_month_end as an index.
-    first_paid = spans.filter(pl.col("mrr") > 0).group_by("code").agg(first_active=pl.col("first").min())
-    named = changed.with_columns(month_end=points.gather(changed["at"]))
+    # before then, and such a subscription has no span: first_active_month_end as an index, per code.
+    paid = spans.filter(pl.col("mrr") > 0).group_by("code", maintain_order=True).agg(first_active=pl.col("first").min())
+    first_paid = pl.repeat(None, accounts.len(), dtype=pl.Int64, eager=True).scatter(paid["code"], paid["first_active"])
     moved = (
-        named.join(first_paid, on="code", how="left")
+        changed.with_columns(first_active=first_paid.gather(changed["code"]))
         .with_columns(paid_before=pl.col("first_active") < pl.col("at"))
         .with_columns(movement=_movement())
         .filter(pl.col("movement").is_not_null())
-        .sort("month_end", "code")  # codes follow account_id order
+        .sort(pl.col("at") * accounts.len() + pl.col("code"))  # month end, then account_id
     )
     return moved.select(
-        account_id=accounts["account_id"].gather(moved["code"]), month_end="month_end", prev_mrr="prev_mrr",
-        mrr="mrr", movement="movement", amount=(pl.col("mrr") - pl.col("prev_mrr")).abs())
+        account_id=accounts.gather(moved["code"]), month_end=pl.Series(points, dtype=pl.Date).gather(moved["at"]),
+        prev_mrr="prev_mrr", mrr="mrr", movement="movement", amount=(pl.col("mrr") - pl.col("prev_mrr")).abs())
 
 
 def _movement() -> pl.Expr:
@@ -277,6 +267,6 @@ def net_mrr_change(moves: pl.DataFrame) -> float:
     return float(moves.select((sign * pl.col("amount")).sum()).item())
 
 
-__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "account_coding", "active_on", "all_movements", "arr_at",
+__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "all_movements", "arr_at",
            "arr_by_account", "covering", "every_movement", "first_active_month_end", "subscriptions_by_account",
            "classify_movements", "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]

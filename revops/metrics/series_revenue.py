@@ -70,13 +70,13 @@ class Active:
 
 def _account_arr(subs: pl.DataFrame, points: list[dt.date]) -> list[pl.Series]:
     """Each account's ARR (12 × Σ MRR of its active subscriptions) on each of the sorted days: one Series per
-    day, indexed by account code (account_coding), 0 for an account with nothing active.
+    day, indexed by account code (subscriptions_by_account), 0 for an account with nothing active.
 
     An account's subscriptions are summed in table order, as mrr_by_account sums them; over the sorted
     account codes, the sum runs through the rows once instead of hashing millions of (account, day) pairs.
     """
     rows = subscriptions_by_account(subs)
-    accounts = int(rows["code"].max() or 0) + 1 if rows.height else 0
+    accounts = int(rows["code"][-1]) + 1 if rows.height else 0
     spans = covering(rows, points)
     out = []
     for at in range(len(points)):
