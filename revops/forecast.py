@@ -35,7 +35,15 @@ from revops.format import currency_symbol
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics import compute
-from revops.metrics.common import day, fractional_minutes, in_window, open_at, target_between, won_between
+from revops.metrics.common import (
+    VALUE_COLUMNS,
+    day,
+    fractional_minutes,
+    in_window,
+    open_at,
+    target_between,
+    won_between,
+)
 from revops.period import Period, add_months, month_end, quarter_bounds
 from revops.revenue import arr_at, movements, mrr_by_account
 from revops.rows import rows_between
@@ -358,6 +366,22 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
     return derived(frames, "known_at", lambda: _known_at(frames, when), key=when, limit=2, transient=True)
 
 
+# The deals' columns a forecast reads besides the metrics (which narrow their own, see metrics.common.deals).
+_FORECAST_DEAL_COLUMNS = (*VALUE_COLUMNS, "opportunity_id", "type")
+
+
+def deal_frames(frames: Frames) -> Frames:
+    """The frames with the deals narrowed to the columns a forecast reads, once per frames.
+
+    Selections of deals (open at a day, won in a window) then copy those few columns, not every
+    column of every deal (names, owners, accounts: most of the cost at a million deals).
+    """
+    def make() -> Frames:
+        opps = frames.opportunities
+        return frames.derive(opportunities=opps.select([c for c in _FORECAST_DEAL_COLUMNS if c in opps.columns]))
+    return derived(frames, "forecast_deal_frames", make)
+
+
 def _leads_by(frames: Frames, when: dt.date) -> pl.DataFrame:
     """Leads created by the end of `when` (the table itself when that is every lead)."""
     # Leads in creation order are cut, not copied (rows_between); untouched columns stay shared.
@@ -367,7 +391,8 @@ def _leads_by(frames: Frames, when: dt.date) -> pl.DataFrame:
 
 def _deal_links_at(frames: Frames, links: pl.Series, when: dt.date) -> pl.Series:
     """Leads' deal ids as known at the end of `when`: a link to a deal created later is emptied."""
-    later_deals = frames.opportunities.filter(_after("created_at", when))["opportunity_id"]
+    later_deals = frames.opportunities.select("opportunity_id", "created_at").filter(
+        _after("created_at", when))["opportunity_id"]
     if later_deals.is_empty():
         return links
     return pl.select(pl.when(links.is_in(later_deals.implode())).then(None).otherwise(links)).to_series().alias(
@@ -437,7 +462,7 @@ def _gross_churn_monthly(frames: Frames, trailing: Period) -> tuple[float | None
 
 def _created_per_month(frames: Frames, period: Period) -> float:
     """Deals created in the window per average month of 365.25 / 12 days."""
-    created = frames.opportunities.filter(in_window("created_at", period)).height
+    created = int(frames.opportunities.select(in_window("created_at", period).sum()).item())
     return created * DAYS_PER_MONTH / period.days
 
 
@@ -514,7 +539,8 @@ def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
 def _inbound_share(frames: Frames, period: Period, links: pl.Series) -> float:
     """Deals created in the window that a lead (its deal id among `links`) converted into ÷ deals created
     in the window; 1 when no lead links to a deal."""
-    created = frames.opportunities.filter(in_window("created_at", period))["opportunity_id"]
+    created = frames.opportunities.select("opportunity_id", "created_at").filter(
+        in_window("created_at", period))["opportunity_id"]
     linked = links.drop_nulls()
     if linked.is_empty():
         return 1.0
@@ -624,13 +650,13 @@ def past_due_realization(frames: Frames, as_of: dt.date, fallback: float) -> Pas
     measures by how much, on the company's own deals (1 when none was past due then).
     """
     ref = as_of - dt.timedelta(days=PAST_DUE_LOOKBACK)
-    then = known_at(frames, ref)
+    then = deal_frames(known_at(frames, ref))
     due = open_at(then, ref).filter(pl.col("amount").is_not_null() & (pl.col("close_date") <= ref))
     expected = float(due.select((pl.col("amount") * _probability(fallback)).sum()).item()) if due.height else 0.0
     if expected <= 0:
         return PastDue(1.0, 0, ref, f"No deal was past due on {ref.isoformat()}: past-due deals count at their "
                                     "full probability.")
-    now = known_at(frames, as_of).opportunities.filter(pl.col("state") == "won")
+    now = deal_frames(known_at(frames, as_of)).opportunities.filter(pl.col("state") == "won")
     won = float(due.filter(pl.col("opportunity_id").is_in(now["opportunity_id"].implode()))["amount"].sum())
     factor = won / expected
     return PastDue(factor, due.height, ref,
@@ -646,7 +672,7 @@ def _pipeline(frames: Frames, as_of: dt.date, months: list[dt.date], first_open:
     Past-due deals (expected close on or before as_of) and undated ones count in the first open
     month; past-due ones at their probability × the measured past-due realization.
     """
-    deals = open_at(frames, as_of).filter(pl.col("amount").is_not_null())
+    deals = open_at(deal_frames(frames), as_of).filter(pl.col("amount").is_not_null())
     idx = _month_index("close_date", months[0])
     past_due = pl.col("close_date").is_not_null() & (pl.col("close_date") <= as_of)
     due_later = pl.col("close_date").is_not_null() & (pl.col("close_date") > as_of) & (idx >= first_open)
@@ -684,10 +710,10 @@ def _prepare(frames: Frames, period: Period, bookings_only: bool) -> ForecastInp
     months = horizon(as_of, period.fiscal_start_month)
     fraction = [_open_fraction(m, as_of) for m in months]
     first_open = next(i for i, f in enumerate(fraction) if f > 0)
-    won_rows = won_between(known, months[0], as_of).filter(pl.col("amount").is_not_null())
+    won_rows = won_between(deal_frames(known), months[0], as_of).filter(pl.col("amount").is_not_null())
     won_by = won_rows.group_by(_month_index("close_date", months[0]).alias("i")).agg(pl.col("amount").sum())
     won_map = dict(zip(won_by["i"].to_list(), won_by["amount"].to_list(), strict=True))
-    window_won = won_between(known, period.start, period.end).filter(pl.col("amount").is_not_null())
+    window_won = won_between(deal_frames(known), period.start, period.end).filter(pl.col("amount").is_not_null())
     total_won = float(window_won["amount"].sum())
     nb_share = float(window_won.filter(_adds_arr())["amount"].sum()) / total_won if total_won > 0 else 1.0
     months_n = len(months)
@@ -900,6 +926,6 @@ def compare(inputs: ForecastInputs, scenarios: dict[str, Levers]) -> tuple[pl.Da
 
 
 __all__ = ["DAYS_PER_MONTH", "LEVERS", "ForecastInputs", "Headline", "LeadEffect", "LeverInfo", "Levers",
-           "SliderSpec", "baseline_levers", "compare", "forecast", "headline", "horizon", "inbound_multiplier",
-           "known_at", "lever_names", "levers_from_values", "prepare", "prepare_bookings", "project", "quarterly", "scaled",
-           "sensitivity", "sensitivity_of", "slider_specs"]
+           "SliderSpec", "baseline_levers", "compare", "deal_frames", "forecast", "headline", "horizon",
+           "inbound_multiplier", "known_at", "lever_names", "levers_from_values", "prepare", "prepare_bookings",
+           "project", "quarterly", "scaled", "sensitivity", "sensitivity_of", "slider_specs"]
