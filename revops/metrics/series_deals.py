@@ -53,6 +53,12 @@ def window_counts(stamps: pl.Series, windows: list[Window]) -> list[int]:
     return [hi - lo for lo, hi in window_bounds(stamps, windows)]
 
 
+def window_medians(values: pl.Series, bounds: list[tuple[int, int]]) -> list[float | None]:
+    """The median of each slice [lo, hi) of `values` as Series.median gives it (nulls left out; None for no values)."""
+    # A median is order-blind: the slice of a window's rows sorted by date has the window's median.
+    return [finite_value(values.slice(lo, hi - lo).median()) for lo, hi in bounds]  # type: ignore[arg-type]
+
+
 def sorted_days(values: pl.Series) -> pl.Series:
     """The non-null values, sorted (as they are when already in order)."""
     values = values.drop_nulls()
@@ -253,11 +259,7 @@ def avg_deal_size_series(frames: Frames, periods: list[Period]) -> list[float | 
 def sales_cycle_days_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Median cycle of the won deals closed in each window: a slice of the won deals sorted by close date."""
     won = _won_by_day(frames)
-    out: list[float | None] = []
-    for lo, hi in window_bounds(won["close"], windows_of(periods)):
-        cycles = won["cycle_days"].slice(lo, hi - lo).drop_nulls()
-        out.append(finite_value(cycles.median()) if len(cycles) else None)  # type: ignore[arg-type]
-    return out
+    return window_medians(won["cycle_days"], window_bounds(won["close"], windows_of(periods)))
 
 
 @series("open_pipeline")
@@ -314,5 +316,5 @@ def sales_velocity_series(frames: Frames, periods: list[Period]) -> list[float |
     return out
 
 
-__all__ = ["day_number", "finite_value", "open_counts", "open_sums", "ratio_value", "sorted_days", "window_bounds",
-           "window_counts", "windows_of", "won_sums"]
+__all__ = ["day_number", "finite_value", "open_counts", "open_sums", "ratio_value", "sorted_days",
+           "window_bounds", "window_counts", "window_medians", "windows_of", "won_sums"]

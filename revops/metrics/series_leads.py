@@ -14,7 +14,14 @@ from revops.memo import derived
 from revops.metrics.common import deals, fractional_minutes
 from revops.metrics.diagnostic import reached_mql, reached_sql
 from revops.metrics.registry import series
-from revops.metrics.series_deals import finite_value, ratio_value, sorted_days, window_bounds, window_counts, windows_of
+from revops.metrics.series_deals import (
+    ratio_value,
+    sorted_days,
+    window_bounds,
+    window_counts,
+    window_medians,
+    windows_of,
+)
 from revops.period import Period
 
 
@@ -96,11 +103,7 @@ def lead_response_sla_series(frames: Frames, periods: list[Period]) -> list[floa
 def lead_response_minutes_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Median response minutes of the answered leads created in each window: a slice of them sorted by creation."""
     answered = _answered(frames)
-    out: list[float | None] = []
-    for lo, hi in window_bounds(answered["created"], windows_of(periods)):
-        minutes = answered["minutes"].slice(lo, hi - lo)
-        out.append(finite_value(minutes.median()) if len(minutes) else None)  # type: ignore[arg-type]
-    return out
+    return window_medians(answered["minutes"], window_bounds(answered["created"], windows_of(periods)))
 
 
 @series("pql_count")
