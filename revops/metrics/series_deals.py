@@ -100,13 +100,6 @@ def _closed(frames: Frames) -> pl.DataFrame:
     ).filter("keep").drop("keep"))
 
 
-def _closed_near(frames: Frames, windows: list[Window]) -> pl.DataFrame:
-    """The closed deals of _closed whose close date lies from the first window's start to the last one's end."""
-    closed = _closed(frames)
-    first, last = day_number(min(s for s, _ in windows)), day_number(max(e for _, e in windows))
-    return closed.filter(pl.col("day").is_between(first, last))
-
-
 def _won(frames: Frames) -> pl.DataFrame:
     """Won deals with a close date, in table order: day, amount."""
     closed = _closed(frames)
@@ -127,10 +120,11 @@ def _won_by_day(frames: Frames) -> pl.DataFrame:
 
 
 def _lives(frames: Frames) -> pl.DataFrame:
-    """Every deal that is open on some day, in table order: begin (creation day, _EVER when unknown), end (close
-    day, _NEVER while open; open on the days begin <= d < end), close (close day number), amount, weighted.
+    """Every deal in table order: begin (creation day, _EVER when unknown), end (close day, _NEVER while open; open
+    on the days begin <= d < end), close (close day number), amount, weighted.
 
-    A deal won or lost without a close date is never open (open_at's test of its close date is unknown).
+    A deal won or lost without a close date is never open (open_at's test of its close date is unknown): its end
+    is _EVER.
     """
     opps = deals(frames)
 
@@ -138,13 +132,13 @@ def _lives(frames: Frames) -> pl.DataFrame:
         state, close = pl.col("state"), pl.col("close_date").cast(pl.Date).cast(pl.Int32)
         return opps.select(
             begin=pl.col("created_at").cast(pl.Date).cast(pl.Int32).fill_null(_EVER),
-            end=pl.when(state == "open").then(pl.lit(_NEVER, pl.Int32)).otherwise(close),
+            end=pl.when(state == "open").then(pl.lit(_NEVER, pl.Int32))
+            .when(state.is_in(["won", "lost"])).then(close.fill_null(_EVER)).otherwise(pl.lit(_EVER, pl.Int32)),
             close=close,
             amount=pl.col("amount").cast(pl.Float64),
             # The same products as weighted_pipeline's, row by row.
             weighted=(pl.col("amount") * pl.coalesce("probability", "stage_probability")).cast(pl.Float64),
-            keep=(state == "open") | (state.is_in(["won", "lost"]) & close.is_not_null()),
-        ).filter("keep").drop("keep")
+        )
     return derived(opps, "series_lives", make)
 
 
@@ -190,14 +184,24 @@ def open_sums(frames: Frames, days: list[dt.date], col: str,
     return out
 
 
-def won_sums(frames: Frames, windows: list[Window]) -> list[float]:
-    """Σ amount of the won deals closed in each window, as common.total adds won_between's rows (0.0 for none)."""
-    won = _won(frames)
+def window_sums(rows: pl.DataFrame, windows: list[Window]) -> list[float]:
+    """Σ amount of the rows (day, amount) whose day lies in each window, added up in table order as common.total
+    adds them (0.0 for none)."""
+    if not windows:
+        return []
+    # Only the rows of some window are looked at a dozen times.
+    first, last = day_number(min(s for s, _ in windows)), day_number(max(e for _, e in windows))
+    near = rows.filter(pl.col("day").is_between(first, last))
     out: list[float] = []
     for start, end in windows:
-        values = won["amount"].filter(won["day"].is_between(day_number(start), day_number(end)))
+        values = near["amount"].filter(near["day"].is_between(day_number(start), day_number(end)))
         out.append(float(values.sum()) if len(values) else 0.0)
     return out
+
+
+def won_sums(frames: Frames, windows: list[Window]) -> list[float]:
+    """Σ amount of the won deals closed in each window, as common.total adds won_between's rows (0.0 for none)."""
+    return window_sums(_won(frames), windows)
 
 
 def _quarter_targets(frames: Frames, periods: list[Period]) -> list[float | None]:
@@ -217,31 +221,25 @@ def _quarter_targets(frames: Frames, periods: list[Period]) -> list[float | None
 @series("win_rate")
 def win_rate_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """Won ÷ closed deals by close date in each window (counts: two binary searches per window)."""
-    closed = _closed(frames)
-    closed_days = derived(closed, "series_closed_days", lambda: closed["day"].cast(pl.Date).sort())
     windows = windows_of(periods)
     won = window_counts(_won_by_day(frames)["close"], windows)
-    return [ratio_value(w, c) for w, c in zip(won, window_counts(closed_days, windows))]
+    return [ratio_value(w, c) for w, c in zip(won, _closed_counts(frames, windows))]
+
+
+def _closed_counts(frames: Frames, windows: list[Window]) -> list[int]:
+    """How many deals were won or lost in each window."""
+    closed = _closed(frames)
+    days = derived(closed, "series_closed_days", lambda: closed["day"].cast(pl.Date).sort())
+    return window_counts(days, windows)
 
 
 @series("win_rate_value")
 def win_rate_value_series(frames: Frames, periods: list[Period]) -> list[float | None]:
-    """Won amount ÷ closed amount by close date in each window."""
-    if not periods:
-        return []
+    """Won amount ÷ closed amount by close date in each window (empty where no deal closed)."""
     windows = windows_of(periods)
-    near = _closed_near(frames, windows)
-    day, amount, won = near["day"], near["amount"], near["won"]
-    out: list[float | None] = []
-    for start, end in windows:
-        in_window = day.is_between(day_number(start), day_number(end))
-        amounts = amount.filter(in_window)
-        if len(amounts) == 0:
-            out.append(None)
-            continue
-        won_amounts = amount.filter(in_window & won)
-        out.append(ratio_value(float(won_amounts.sum()) if len(won_amounts) else 0.0, float(amounts.sum())))
-    return out
+    closed = window_sums(_closed(frames).select("day", "amount"), windows)
+    return [None if n == 0 else ratio_value(w, c)
+            for n, w, c in zip(_closed_counts(frames, windows), won_sums(frames, windows), closed)]
 
 
 @series("avg_deal_size")
@@ -317,4 +315,4 @@ def sales_velocity_series(frames: Frames, periods: list[Period]) -> list[float |
 
 
 __all__ = ["day_number", "finite_value", "open_counts", "open_sums", "ratio_value", "sorted_days",
-           "window_bounds", "window_counts", "window_medians", "windows_of", "won_sums"]
+           "window_bounds", "window_counts", "window_medians", "window_sums", "windows_of", "won_sums"]
