@@ -334,33 +334,75 @@ def _days_in_stage(frames: Frames, history: pl.DataFrame | None = None,
     won_idx = len(stage_chain(frames.settings)) - 1
     history = _history_positions(frames) if history is None else history
     opps = frames.opportunities if opps is None else opps
+    closed = ["won", "lost"]
     # A closed deal whose history never shows the closing stage left its last stage on its close date.
-    closed_rows = history.filter(pl.col("state").is_in(["won", "lost"])).select(key).unique()
+    closed_rows = history[key].filter(history["state"].is_in(closed)).unique().to_frame()
     closes = (
-        opps.filter(pl.col("state").is_in(["won", "lost"]) & pl.col("close_date").is_not_null())
+        opps.select(key, "state", "close_date")
+        .filter(pl.col("state").is_in(closed) & pl.col("close_date").is_not_null())
         .join(closed_rows, on=key, how="anti")
         .select(key, "state", changed_at=pl.col("close_date").cast(_DT), idx=pl.lit(None, pl.Int64))
     )
+    rows = pl.concat([history.select(key, "state", "changed_at", "idx"), closes])
+    if not (closes.height == 0 and _in_time_order(rows, key)):
+        rows = rows.sort(key, "changed_at")
     # Each visit ends when the deal's next row begins (rows sorted by deal, then time).
-    same_deal = pl.col(key).shift(-1) == pl.col(key)
-    visits = (
-        pl.concat([history.select(key, "state", "changed_at", "idx"), closes])
-        .sort(key, "changed_at")
-        .with_columns(left_at=pl.when(same_deal).then(pl.col("changed_at").shift(-1)))
-        .filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
-    )
-    days = (pl.col("left_at") - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400
-    dtype = visits.schema[key]
-    if dtype.is_integer():
-        # Deal codes: (deal, stage) as one integer groups faster than the pair (a million groups).
-        steps = max(won_idx, 1)  # idx < won_idx here
-        by = visits.select(pair=pl.col(key).cast(pl.Int64) * steps + pl.col("idx"), days=days,
-                           ended=pl.col("left_at").is_not_null()).group_by("pair").agg(
-            pl.col("days").sum(), pl.col("ended").all()).with_columns(
-            (pl.col("pair") // steps).cast(dtype).alias(key), idx=pl.col("pair") % steps)
+    left_at = pl.when(pl.col(key).shift(-1) == pl.col(key)).then(pl.col("changed_at").shift(-1))
+    visits = rows.select(
+        key, "idx", days=(left_at - pl.col("changed_at")).dt.total_seconds(fractional=True) / 86_400,
+        ended=left_at.is_not_null(),
+    ).filter(pl.col("idx").is_not_null() & (pl.col("idx") < won_idx))
+    if visits.schema[key].is_integer():
+        by = _stage_sums(visits, key, won_idx)  # deal codes (a million (deal, stage) groups)
     else:
-        by = visits.group_by(key, "idx").agg(days=days.sum(), ended=pl.col("left_at").is_not_null().all())
+        by = visits.group_by(key, "idx").agg(pl.col("days").sum(), pl.col("ended").all())
     return by.filter(pl.col("ended") & (pl.col("days") >= 0)).select(key, "idx", "days")
+
+
+def _in_time_order(rows: pl.DataFrame, key: str) -> bool:
+    """Whether the rows are sorted by an integer key, then strictly by changed_at (history kept by deal and time,
+    as usual): sorting them would change nothing, whichever way a sort orders equal times."""
+    if rows.height < 2 or not rows.schema[key].is_integer() or rows["changed_at"].null_count():
+        return rows.height < 2
+    if not rows[key].is_sorted():
+        return False
+    later = (pl.col(key) != pl.col(key).shift(-1)) | (pl.col("changed_at") < pl.col("changed_at").shift(-1))
+    return bool(rows.select(later.fill_null(True).all()).item())
+
+
+def _stage_sums(visits: pl.DataFrame, key: str, stages: int) -> pl.DataFrame:
+    """visits.group_by(key, "idx").agg(pl.col("days").sum(), pl.col("ended").all()), the same sums to the last bit.
+
+    visits: rows sorted by an integer key, idx in [0, stages). Hashing a million (deal, stage) groups is the
+    costliest step of the funnel. Here the rows are laid out stage by stage (each keeping its order, so a
+    deal's visits to a stage sit together, in order), and each group's days are added visit by visit the
+    way Polars sums a group: in row order, Kahan-compensated, nulls skipped. Only the groups with more
+    visits than the step go round again: as many rounds as the most visits of one deal to one stage.
+    """
+    rows = pl.concat([visits.filter(pl.col("idx") == i) for i in range(stages)]) if stages > 0 else visits.clear()
+    days, ended = rows["days"], rows["ended"]
+    start = (pl.col(key) != pl.col(key).shift(1)) | (pl.col("idx") != pl.col("idx").shift(1))
+    first = rows.select(start.fill_null(True)).to_series().arg_true()
+    size = first.shift(-1).fill_null(rows.height) - first
+    # First visit: 0 + x with no compensation, exactly as Kahan's first step gives.
+    total = days.gather(first).fill_null(0.0).alias("days")
+    comp = pl.zeros(first.len(), pl.Float64, eager=True)
+    all_ended = ended.gather(first)
+    active = (size > 1).arg_true()
+    step = 1
+    while active.len():
+        at = first.gather(active) + step
+        kahan = pl.DataFrame({"x": days.gather(at), "s": total.gather(active), "c": comp.gather(active)}).with_columns(
+            y=pl.col("x") - pl.col("c")).with_columns(t=pl.col("s") + pl.col("y")).select(
+            s=pl.when(pl.col("x").is_null()).then(pl.col("s")).otherwise(pl.col("t")),
+            c=pl.when(pl.col("x").is_null()).then(pl.col("c")).otherwise((pl.col("t") - pl.col("s")) - pl.col("y")))
+        total.scatter(active, kahan["s"])
+        comp.scatter(active, kahan["c"])
+        all_ended.scatter(active, all_ended.gather(active) & ended.gather(at))
+        step += 1
+        active = active.filter(size.gather(active) > step)
+    return pl.DataFrame({key: rows[key].gather(first), "idx": rows["idx"].gather(first), "days": total,
+                         "ended": all_ended})
 
 
 # ---------------------------------------------------------------------------------------

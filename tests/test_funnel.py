@@ -229,3 +229,24 @@ def test_heatmap_cells_drop_the_last_step_for_conversion():
     from revops.funnel import heatmap_cells
     assert heatmap_cells(t, "rate")["stage"].unique().sort().to_list() == ["Demo", "Discovery", "Proposal"]
     assert heatmap_cells(t, "cumulative_rate").height == t.height == 8  # 2 owners × 4 steps
+
+
+def test_stage_sums_add_up_as_a_grouping_does():
+    """_stage_sums gives a group_by's sums to the last bit (row order, compensated), skipping nulls; all() of ended."""
+    from revops.funnel import _stage_sums
+    # Deal 0 stage 1: three visits whose plain left-to-right sum (13.281458333333333) differs in the last bit
+    # from the compensated one Polars groups give (13.281458333333331), with a visit to stage 0 in between;
+    # deal 1 stage 0: 1 + (running) + 2 = 3, not ended; deal 2 stage 2: five visits of 0.1; deal 3: one
+    # running visit -> 0.0, not ended.
+    visits = pl.DataFrame({
+        "code": [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3],
+        "idx": [1, 0, 1, 1, 0, 0, 0, 2, 2, 2, 2, 2, 0],
+        "days": [2.958125, 4.0, 8.163252314814814, 2.160081018518518, 1.0, None, 2.0, 0.1, 0.1, 0.1, 0.1, 0.1,
+                 None],
+        "ended": [True, True, True, True, True, False, True, True, True, True, True, True, False],
+    }, schema_overrides={"code": pl.UInt32})
+    got = _stage_sums(visits, "code", 3).sort("code", "idx")
+    want = visits.group_by("code", "idx").agg(pl.col("days").sum(), pl.col("ended").all()).sort("code", "idx")
+    assert got.equals(want)
+    assert got["days"].to_list()[:3] == [4.0, 13.281458333333331, 3.0]
+    assert got["ended"].to_list() == [True, True, False, True, False]
