@@ -138,3 +138,22 @@ def test_arr_on_days_with_nothing_active_is_zero():
     subs = frames_from_tables({"subscriptions": _subs(("a", D(2024, 1, 10), D(2024, 2, 1), 7.0))}).subscriptions
     got = arr_on_days(subs, [D(2024, 2, 1), D(2024, 1, 9), D(2024, 1, 10), D(2024, 1, 31)])
     assert got == {D(2024, 1, 9): 0.0, D(2024, 1, 10): 84.0, D(2024, 1, 31): 84.0, D(2024, 2, 1): 0.0}  # 12 × 7
+
+
+def test_time_to_value_counts_first_value_on_the_windows_last_day_only():
+    """Median over customers whose first value falls in the window (the last day's evening included); a
+    customer without a signature time or won deal is left out."""
+    dtm = dt.datetime
+    life = pl.DataFrame({
+        "account_id": ["p", "q", "r", "s"],
+        "won_at": [dtm(2024, 6, 1), dtm(2024, 6, 10, 12), dtm(2024, 6, 20), None],
+        "first_value_at": [dtm(2024, 6, 11), dtm(2024, 6, 30, 18), dtm(2024, 7, 1), dtm(2024, 6, 15)],
+    })
+    frames = frames_from_tables({"lifecycle": life})
+    june = Period(D(2024, 6, 30), D(2024, 6, 1), D(2024, 6, 30))
+    # p: 10 days; q: 20 days 6 hours = 20.25; r falls on 1 July (outside); s has no signature: median(10, 20.25)
+    assert _series("time_to_value_days", frames, [june]) == [pytest.approx((10 + 20.25) / 2, rel=1e-12)]
+    # the 30 days to 31 July: r only, 11 days
+    assert _series("time_to_value_days", frames, [Period.ending(D(2024, 7, 31), 31)]) == [11.0]
+    # nobody reached first value in May
+    assert _series("time_to_value_days", frames, [Period.ending(D(2024, 5, 31), 31)]) == [None]

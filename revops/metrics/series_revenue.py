@@ -1,5 +1,5 @@
-"""Trend lines of the recurring-revenue metrics in one pass: each subscription is placed once among all the
-days a trend asks about, instead of filtering every subscription again for every point."""
+"""Trend lines of the recurring-revenue metrics (and time to value) in one pass: each subscription is placed
+once among all the days a trend asks about, instead of filtering every subscription again for every point."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +10,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import ratio, result, spend_between, total
+from revops.metrics.common import day, fractional_days, lifecycle_won, ratio, result, spend_between, total
 from revops.metrics.north_star import last_closed_quarters
 from revops.metrics.registry import series
 from revops.period import Period, month_ends, years_before
@@ -72,18 +72,18 @@ def _account_arr(subs: pl.DataFrame, points: list[dt.date]) -> list[pl.Series]:
     """Each account's ARR (12 × Σ MRR of its active subscriptions) on each of the sorted days: one Series per
     day, indexed by account code (subscriptions_by_account), 0 for an account with nothing active.
 
-    An account's subscriptions are summed in table order, as mrr_by_account sums them; over the sorted
-    account codes, the sum runs through the rows once instead of hashing millions of (account, day) pairs.
+    The same subscriptions as mrr_by_account sums (equal to it within rounding); over the sorted account
+    codes, the sums run through the rows once instead of hashing millions of (account, day) pairs.
     """
     rows = subscriptions_by_account(subs)
     accounts = int(rows["code"][-1]) + 1 if rows.height else 0
-    spans = covering(rows, points)
+    spans = covering(rows.select("code", "start_date", "end_date", "mrr"), points).select("code", "mrr", "first", "stop")
     out = []
     for at in range(len(points)):
-        day = (spans.filter((pl.col("first") <= at) & (pl.col("stop") > at))
-               .group_by("code", maintain_order=True).agg(pl.col("mrr").sum()))
+        on_day = (spans.filter((pl.col("first") <= at) & (pl.col("stop") > at))
+                  .group_by("code").agg(pl.col("mrr").sum()))
         arr = pl.zeros(accounts, dtype=pl.Float64, eager=True)
-        out.append(arr.scatter(day["code"], 12.0 * day["mrr"]) if day.height else arr)
+        out.append(arr.scatter(on_day["code"], 12.0 * on_day["mrr"]) if on_day.height else arr)
     return out
 
 
@@ -233,3 +233,25 @@ def expansion_rate_series(frames: Frames, periods: list[Period]) -> list[float |
     expansion = _window_sums(subs, periods, {"expansion": 1})
     arr = arr_on_days(subs, [p.start - _ONE_DAY for p in periods])
     return [ratio(12.0 * v, arr[p.start - _ONE_DAY], "").value for p, v in zip(periods, expansion)]
+
+
+# ---------------------------------------------------------------------------------------
+# Customers after the sale
+
+
+def _days_to_value(frames: Frames) -> pl.DataFrame:
+    """Every customer's signature-to-first-value time with the day of its first value, sorted by that day
+    (columns day, days_to_value; rows without either left out, as the median leaves them out)."""
+    return derived(frames, "days_to_value_by_day", lambda: (
+        lifecycle_won(frames).select(day=day("first_value_at"), days_to_value=fractional_days("won_at", "first_value_at"))
+        .drop_nulls().sort("day")))
+
+
+@series("time_to_value_days")
+def time_to_value_days_series(frames: Frames, periods: list[Period]) -> list[float | None]:
+    """Median time to value of the customers whose first value falls in each period's window."""
+    rows = _days_to_value(frames)
+    lo = rows["day"].search_sorted(pl.Series([p.start for p in periods], dtype=pl.Date), side="left").to_list()
+    hi = rows["day"].search_sorted(pl.Series([p.end for p in periods], dtype=pl.Date), side="right").to_list()
+    return [result(rows["days_to_value"].slice(a, max(b - a, 0)).median() if b > a else None, "").value  # type: ignore[arg-type]
+            for a, b in zip(lo, hi)]
