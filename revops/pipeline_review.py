@@ -10,7 +10,7 @@ import polars as pl
 from revops.errors import UserError
 from revops.format import format_date
 from revops.frames import Frames
-from revops.funnel import history_span
+from revops.funnel import _id_runs as id_runs, history_span
 from revops.memo import derived
 from revops.metrics.common import closed_between, deal_columns, open_at, target_between
 from revops.period import Period, quarter_bounds
@@ -307,28 +307,37 @@ def close_date_pushes(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None
 
     Columns opportunity_id, pushes, first_close_date, days_pushed (Σ of the pushes), last_pushed_at.
     `deals` (a frame with opportunity_id) limits the answer to those deals: only their sightings are read.
+    A deal's sightings at the same instant keep their order: stage history first, then snapshots.
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-
-    def of_deals(df: pl.DataFrame) -> pl.DataFrame:
-        return df if deals is None else df.join(deals, on="opportunity_id", how="semi", maintain_order="left")
-    seen = [of_deals(frames.stage_history).select("opportunity_id", at=pl.col("changed_at").cast(_DT),
-                                                  close_date=pl.col("close_date").cast(pl.Date))]
+    ids = (frames.opportunities if deals is None else deals)["opportunity_id"].drop_nulls().unique()
+    # Sightings are keyed by an integer code of their deal: sorting and comparing millions of rows by
+    # text id was most of the time. Stage history is coded once per run of a deal's rows.
+    codes = ids.to_frame().with_row_index("code")
+    runs, row_run = id_runs(frames.stage_history)
+    run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
+    seen = [frames.stage_history.select(code=run_code.gather(row_run), at=pl.col("changed_at").cast(_DT),
+                                        close_date=pl.col("close_date").cast(pl.Date))]
     if frames.snapshots is not None:
-        seen.append(of_deals(frames.snapshots).select("opportunity_id", at=pl.col("snapshot_date").cast(_DT),
-                                                      close_date=pl.col("close_date").cast(pl.Date)))
-    return (
-        pl.concat(seen)
-        .filter(pl.col("close_date").is_not_null() & (pl.col("at") < cutoff))
-        .sort("opportunity_id", "at")
-        .with_columns(previous=pl.col("close_date").shift(1).over("opportunity_id"))
-        .with_columns(pushed=(pl.col("close_date") > pl.col("previous")).fill_null(False))
-        .group_by("opportunity_id")
+        seen.append(frames.snapshots.select("opportunity_id", at=pl.col("snapshot_date").cast(_DT),
+                                            close_date=pl.col("close_date").cast(pl.Date))
+                    .join(codes, on="opportunity_id", how="inner", maintain_order="left")
+                    .select("code", "at", "close_date"))
+    ordered = (pl.concat(seen)
+               .filter(pl.col("code").is_not_null() & pl.col("close_date").is_not_null() & (pl.col("at") < cutoff))
+               .sort("code", "at", maintain_order=True))
+    same_deal = pl.col("code") == pl.col("code").shift(1)
+    pushes = (
+        ordered.with_columns(previous=pl.when(same_deal).then(pl.col("close_date").shift(1)))
+        .with_columns(pl.col("code").set_sorted(),
+                      pushed=(pl.col("close_date") > pl.col("previous")).fill_null(False))
+        .group_by("code")
         .agg(pushes=pl.col("pushed").sum().cast(pl.Int64),
              first_close_date=pl.col("close_date").first(),
              days_pushed=(pl.col("close_date") - pl.col("previous")).dt.total_days().filter(pl.col("pushed")).sum(),
              last_pushed_at=pl.col("at").filter(pl.col("pushed")).max())
     )
+    return codes.join(pushes, on="code", how="inner").drop("code")
 
 
 def slipped_deals(frames: Frames, as_of: dt.date, since: dt.date | None = None) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from revops.errors import UserError
 from revops.frames import frames_from_tables
 from revops.period import Period
-from revops.pipeline_review import (default_review_dates, forecast_rollup, owner_table, past_due_deals,
+from revops.pipeline_review import (close_date_pushes, default_review_dates, forecast_rollup, owner_table, past_due_deals,
                                     pipeline_waterfall, slipped_deals, stalled_deals, top_deals)
 from revops.schema import Settings, StageSetting
 
@@ -201,6 +201,27 @@ def test_slipped_deals_count_close_date_pushes():
     r = s.row(0, named=True)
     assert (r["pushes"], r["days_pushed"], r["first_close_date"]) == (2, 35, D(2024, 6, 1))
     assert r["pushed_recently"] is False  # last push 20 May, before 24 May
+
+
+def test_close_date_pushes_merge_history_and_snapshots_in_time_order():
+    """A: history 1 Apr (close 1 Jun), 10 Apr (1 Jul: +30); snapshots 15 Apr (15 Jun), 20 Apr (20 Jul: +35),
+    10 Jun (after as-of, ignored) -> 2 pushes, 65 days, last 20 Apr. B, its history between A's rows: 5 Apr
+    (1 May), snapshot 6 Apr (10 May: +9) -> 1 push, 9 days. C: one sighting, never pushed."""
+    opps = pl.DataFrame({"opportunity_id": ["A", "B", "C"], "stage": ["Demo"] * 3})
+    hist = pl.DataFrame({
+        "opportunity_id": ["A", "B", "A", "C"], "stage": ["Demo"] * 4,
+        "changed_at": [T(2024, 4, 1, 9), T(2024, 4, 5, 9), T(2024, 4, 10, 9), T(2024, 4, 2, 9)],
+        "close_date": [D(2024, 6, 1), D(2024, 5, 1), D(2024, 7, 1), D(2024, 6, 1)]})
+    snaps = pl.DataFrame({
+        "snapshot_date": [D(2024, 4, 6), D(2024, 4, 15), D(2024, 4, 20), D(2024, 6, 10)],
+        "opportunity_id": ["B", "A", "A", "A"], "stage": ["Demo"] * 4, "amount": [1.0] * 4,
+        "close_date": [D(2024, 5, 10), D(2024, 6, 15), D(2024, 7, 20), D(2024, 9, 1)],
+        "is_closed": [False] * 4, "is_won": [False] * 4})
+    frames = frames_from_tables({"opportunities": opps, "stage_history": hist}, SETTINGS, snapshots=snaps)
+    got = {r["opportunity_id"]: (r["pushes"], r["days_pushed"], r["first_close_date"], r["last_pushed_at"])
+           for r in close_date_pushes(frames, AS_OF).iter_rows(named=True)}
+    assert got == {"A": (2, 65, D(2024, 6, 1), T(2024, 4, 20)), "B": (1, 9, D(2024, 5, 1), T(2024, 4, 6)),
+                   "C": (0, 0, D(2024, 6, 1), None)}
 
 
 def test_stalled_deals_use_the_last_stage_change():
