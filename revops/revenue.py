@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 import polars as pl
 
 from revops.memo import derived
@@ -267,6 +268,20 @@ def net_mrr_change(moves: pl.DataFrame) -> float:
     return float(moves.select((sign * pl.col("amount")).sum()).item())
 
 
-__all__ = ["MOVEMENTS", "MOVEMENT_SIGN", "active_on", "all_movements", "arr_at",
-           "arr_by_account", "covering", "every_movement", "first_active_month_end", "subscriptions_by_account",
-           "classify_movements", "movements", "mrr_at_month_ends", "mrr_by_account", "net_mrr_change"]
+__all__ = [
+    "MOVEMENTS",
+    "MOVEMENT_SIGN",
+    "active_on",
+    "all_movements",
+    "arr_at",
+    "arr_by_account",
+    "classify_movements",
+    "covering",
+    "every_movement",
+    "first_active_month_end",
+    "movements",
+    "mrr_at_month_ends",
+    "mrr_by_account",
+    "net_mrr_change",
+    "subscriptions_by_account",
+]

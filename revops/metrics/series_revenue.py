@@ -19,6 +19,16 @@ from revops.revenue import MOVEMENT_SIGN, covering, every_movement, subscription
 _ONE_DAY = dt.timedelta(days=1)
 
 
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """The metric functions' ratio() value: None for a zero or unknown denominator."""
+    return ratio(numerator, denominator, "").value
+
+
+def _number(value: float | None) -> float | None:
+    """The metric functions' result() value: None unless a finite number."""
+    return result(value, "").value
+
+
 # ---------------------------------------------------------------------------------------
 # ARR of the whole company at many days
 
@@ -42,7 +52,7 @@ def _arr_on_days(subs: pl.DataFrame, points: list[dt.date]) -> dict[dt.date, flo
         .group_by("at").agg(pl.col("mrr").sum())
     )
     mrr = dict(zip(per_day["at"].to_list(), per_day["mrr"].to_list()))
-    return {day: 12.0 * float(mrr.get(i, 0.0)) for i, day in enumerate(points)}
+    return {d: 12.0 * float(mrr.get(i, 0.0)) for i, d in enumerate(points)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -160,21 +170,21 @@ def arr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     if subs.height == 0:
         return [None] * len(periods)
     arr = arr_on_days(subs, [p.as_of for p in periods])
-    return [result(arr[p.as_of], "").value for p in periods]
+    return [_number(arr[p.as_of]) for p in periods]
 
 
 @series("nrr")
 def nrr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """NRR at each period's as-of."""
     retention, _ = retention_on(frames.subscriptions, _year_pairs(periods))
-    return [ratio(r.arr_now, r.arr_then, "").value for r in map(retention.__getitem__, _year_pairs(periods))]
+    return [_ratio(r.arr_now, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
 
 
 @series("grr")
 def grr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """GRR at each period's as-of."""
     retention, _ = retention_on(frames.subscriptions, _year_pairs(periods))
-    return [ratio(r.arr_kept, r.arr_then, "").value for r in map(retention.__getitem__, _year_pairs(periods))]
+    return [_ratio(r.arr_kept, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
 
 
 @series("ltv_to_cac")
@@ -197,7 +207,7 @@ def ltv_to_cac_series(frames: Frames, periods: list[Period]) -> list[float | Non
         if a.accounts == 0 or r.base == 0 or r.churned == 0 or spent <= 0:
             out.append(None)
         else:
-            out.append(ratio(ltv, cac, "").value)
+            out.append(_ratio(ltv, cac))
     return out
 
 
@@ -210,7 +220,7 @@ def magic_number_series(frames: Frames, periods: list[Period]) -> list[float | N
     out: list[float | None] = []
     for (_, q_end), (b_start, b_end) in quarters:
         spend = total(spend_between(frames, b_start, b_end), "amount")
-        out.append(None if subs.height == 0 else ratio(arr[q_end] - arr[b_end], spend, "").value)
+        out.append(None if subs.height == 0 else _ratio(arr[q_end] - arr[b_end], spend))
     return out
 
 
@@ -221,7 +231,7 @@ def net_new_arr_series(frames: Frames, periods: list[Period]) -> list[float | No
     if subs.height == 0:
         return [None] * len(periods)
     net = _window_sums(subs, periods, MOVEMENT_SIGN)
-    return [result(12.0 * v, "").value if month_ends(p.start, p.end) else None for p, v in zip(periods, net)]
+    return [_number(12.0 * v) if month_ends(p.start, p.end) else None for p, v in zip(periods, net)]
 
 
 @series("expansion_rate")
@@ -232,7 +242,7 @@ def expansion_rate_series(frames: Frames, periods: list[Period]) -> list[float |
         return [None] * len(periods)
     expansion = _window_sums(subs, periods, {"expansion": 1})
     arr = arr_on_days(subs, [p.start - _ONE_DAY for p in periods])
-    return [ratio(12.0 * v, arr[p.start - _ONE_DAY], "").value for p, v in zip(periods, expansion)]
+    return [_ratio(12.0 * v, arr[p.start - _ONE_DAY]) for p, v in zip(periods, expansion)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,5 +263,5 @@ def time_to_value_days_series(frames: Frames, periods: list[Period]) -> list[flo
     rows = _days_to_value(frames)
     lo = rows["day"].search_sorted(pl.Series([p.start for p in periods], dtype=pl.Date), side="left").to_list()
     hi = rows["day"].search_sorted(pl.Series([p.end for p in periods], dtype=pl.Date), side="right").to_list()
-    return [result(rows["days_to_value"].slice(a, max(b - a, 0)).median() if b > a else None, "").value  # type: ignore[arg-type]
+    return [_number(rows["days_to_value"].slice(a, b - a).median()) if b > a else None  # type: ignore[arg-type]
             for a, b in zip(lo, hi)]
