@@ -67,13 +67,17 @@ def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
     # The feature's bit is looked up eagerly: inside the streaming query below the lookup is several times slower.
     rows = (rows_between(frames.usage.with_columns(code=_usage_codes(frames)), "date", low, high)
             .filter(pl.col("code").is_not_null()).join(bits, on="feature", how="left", nulls_equal=True))
+    # (day, code) as one integer: grouping by one key is faster than by two.
+    day = pl.col("key") // 2**32
     return (
-        rows.lazy().select("code", "date", activity=pl.coalesce("active_users", "events").fill_null(0),
+        rows.lazy().select(key=pl.col("date").cast(pl.Int32).cast(pl.Int64) * 2**32 + pl.col("code"),
+                           activity=pl.coalesce("active_users", "events").fill_null(0),
                            users=pl.col("active_users").fill_null(0),
                            bit=pl.when(used()).then(pl.col("bit")).otherwise(pl.lit(0, pl.UInt64)))
-        .group_by("code", "date")
+        .group_by("key")
         .agg(pl.col("activity").sum(), pl.col("users").sum(), mask=pl.col("bit").bitwise_or())
-        .with_columns(features=pl.col("mask") & ~null_bit)
+        .select(code=(pl.col("key") - day * 2**32).cast(pl.UInt32), date=day.cast(pl.Int32).cast(pl.Date),
+                activity="activity", users="users", mask="mask", features=pl.col("mask") & ~null_bit)
         # Millions of small groups: the streaming engine groups them several times faster, and every tally
         # is a sum of integers, an OR or a min, the same in any order.
         .collect(engine="streaming")
