@@ -289,7 +289,9 @@ def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scop
     advanced = moved.filter((pl.col("bucket") == "amount_change") & (pl.col("step_b") > pl.col("step_a")))
     labels = dict(BUCKETS)
     order = {key: i for i, (key, _) in enumerate(BUCKETS)}
-    deals_out = moved.sort(pl.col("bucket").replace_strict(order, return_dtype=pl.Int64), "change_cents").select(
+    # Ties (equal changes in a bucket) in id order, so the table reads the same on every run.
+    deals_out = moved.sort(pl.col("bucket").replace_strict(order, return_dtype=pl.Int64), "change_cents",
+                           "opportunity_id").select(
         "opportunity_id", "opportunity_name", "owner", "account_id",
         bucket=pl.col("bucket").replace_strict(labels, return_dtype=pl.String),
         stage_start="stage_a", stage_end="stage_b", amount_start="amount_a", amount_end="amount_b",
@@ -365,21 +367,31 @@ def last_stage_change(frames: Frames, as_of: dt.date, deals: pl.DataFrame | None
     has them already (every stage-history row of those deals).
     """
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    opps = frames.opportunities
     if deals is not None:
+        # By an integer code of the deals asked for: stage history is coded once per run of a deal's rows
+        # rather than each of its millions of rows hashed by text id.
+        codes = deals["opportunity_id"].drop_nulls().unique().to_frame().with_row_index("code")
         if history is None:
-            history = frames.stage_history.join(deals, on="opportunity_id", how="semi", maintain_order="left")
-        opps = opps.join(deals, on="opportunity_id", how="semi", maintain_order="left")
-    else:
-        history = frames.stage_history
+            runs, row_run = id_runs(frames.stage_history)
+            run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
+            coded = frames.stage_history.select("changed_at", code=run_code.gather(row_run))
+        else:
+            coded = history.select("opportunity_id", "changed_at").join(codes, on="opportunity_id", how="inner")
+        latest = (coded.filter(pl.col("code").is_not_null() & (pl.col("changed_at").cast(_DT) < cutoff))
+                  .group_by("code").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
+        return (frames.opportunities.select("opportunity_id", "created_at")
+                .join(codes, on="opportunity_id", how="inner", maintain_order="left")
+                .join(latest, on="code", how="left", maintain_order="left")
+                .select("opportunity_id", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date))))
+    history = frames.stage_history
     latest_row = history["changed_at"].cast(_DT).max()
-    if deals is None and latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
+    if latest_row is not None and latest_row < cutoff:  # type: ignore[operator]
         # Every row is on or before as_of (the usual case): each deal's last row, kept per history frame.
         latest = history_span(frames).select("opportunity_id", changed=pl.col("last_seen").cast(pl.Date))
     else:
         latest = (history.filter(pl.col("changed_at").cast(_DT) < cutoff)
                   .group_by("opportunity_id").agg(changed=pl.col("changed_at").max().cast(pl.Date)))
-    return opps.select("opportunity_id", "created_at").join(
+    return frames.opportunities.select("opportunity_id", "created_at").join(
         latest, on="opportunity_id", how="left").select(
         "opportunity_id", last_change=pl.coalesce("changed", pl.col("created_at").cast(pl.Date)))
 
