@@ -257,20 +257,30 @@ def _timeline(frames: Frames) -> _Timeline:
     """
     def make() -> _Timeline:
         ids = frames.opportunities["opportunity_id"]
-        ordered = (_observations(frames, ["opportunity_id", "seen_at"]).with_row_index("row")
-                   .filter(pl.col("seen_at").is_not_null())
-                   .sort("opportunity_id", "seen_at", maintain_order=True))
-        same_next = (ordered["opportunity_id"].shift(-1) == ordered["opportunity_id"]).fill_null(False)
+        sightings = _observations(frames, ["opportunity_id", "seen_at"])
+        seen_ids, seen_at = sightings["opportunity_id"], sightings["seen_at"]
+        del sightings
+        dated = None if seen_at.null_count() == 0 else seen_at.is_not_null().arg_true()
+        if dated is not None:  # a sighting without a time is never 'by then'
+            seen_ids, seen_at = seen_ids.gather(dated), seen_at.gather(dated)
+        # The order alone is sorted (ties in table order), then each column put in it: sorting the whole
+        # frame would hold it twice over, a few hundred MB at a million deals.
+        order = pl.DataFrame({"id": seen_ids, "at": seen_at}).select(
+            pl.arg_sort_by("id", "at", maintain_order=True)).to_series()
+        # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
+        days = seen_at.cast(pl.Date).gather(order)
+        del seen_at
+        seen_ids = seen_ids.gather(order)
+        same_next = (seen_ids.shift(-1) == seen_ids).fill_null(False)
         ends = ~same_next
         timeline = pl.DataFrame({
-            "row": ordered["row"],
+            "row": order if dated is None else dated.gather(order),
             "grp": ends.shift(1, fill_value=False).cast(pl.UInt32).cum_sum(),
-            # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
-            "day": ordered["seen_at"].cast(pl.Date),
+            "day": days,
             "same_next": same_next,
         })
-        group_ids, group_days = ordered["opportunity_id"].filter(ends), timeline["day"].filter(ends)
-        del ordered
+        group_ids, group_days = seen_ids.filter(ends), days.filter(ends)
+        del seen_ids
         if group_ids.is_empty():
             group = pl.Series("grp", [None] * ids.len(), dtype=pl.UInt32)
         else:
@@ -319,38 +329,37 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
     # Deals created later are dropped below: none of them is rebuilt.
     marks = opps.select("state", "close_date", "created_at").with_columns(_last_day=timeline.last_day).select(
         (created & ~closed_then & ((pl.col("state") != "open") | seen_later)).alias("redo"), created.alias("created"))
-    redo = marks["redo"].arg_true()
-    out = opps
-    if redo.len():
-        # Only the deals to rebuild are looked up and classified; the others keep their row as it is.
-        seen = pl.col("day") <= when
-        # A deal's latest sighting by then: one seen by then whose next row (by deal, then time) is another
-        # deal's or comes later. One pass over the timeline, no sort or grouping per day.
-        picked = timeline.sightings.filter(seen & ~(pl.col("same_next") & seen.shift(-1)).fill_null(False)).select(
-            "grp", "row")
-        sub = opps.select("stage", "amount", "close_date", "forecast_category").gather(redo).hstack(
-            _sightings_of(frames, picked, timeline.group.gather(redo)))
-        rebuilt = classify(sub.select(
-            pl.col("obs_stage").alias("stage"),
-            pl.coalesce("obs_amount", "amount").alias("amount"),
-            pl.coalesce("obs_close_date", "close_date").alias("close_date"),
-            pl.col("obs_forecast_category").alias("forecast_category"),
-            *[pl.lit(None, dtype=opps.schema[c]).alias(c) for c in _FORGOTTEN],
-        ), frames.settings)
-        changed = [c for c in rebuilt.columns if c in opps.columns]
-        columns = []
-        for c in changed:
-            # Written into a copy of the column at the rebuilt rows: every other column stays shared.
-            column = opps[c].clone()
-            column.scatter(redo, rebuilt[c].cast(opps.schema[c]))
-            columns.append(column)
-        out = opps.with_columns(columns)
     kept = marks["created"]
     count = int(kept.sum())
-    if count == kept.len():
-        return out
     # Deals listed in creation order: those created by then are the first rows, and a slice copies no column.
-    return out.head(count) if kept.head(count).all() else out.filter(kept)
+    same_rows = count == kept.len() or bool(kept.head(count).all())
+    base = opps if count == kept.len() else opps.head(count) if same_rows else opps.filter(kept)
+    redo = marks["redo"].arg_true()  # rows of the table
+    if redo.is_empty():
+        return base
+    at = redo if same_rows else marks.filter(kept)["redo"].arg_true()  # the same deals' rows in base
+    # Only the deals to rebuild are looked up and classified; the others keep their row as it is.
+    seen = pl.col("day") <= when
+    # A deal's latest sighting by then: one seen by then whose next row (by deal, then time) is another
+    # deal's or comes later. One pass over the timeline, no sort or grouping per day.
+    picked = timeline.sightings.filter(seen & ~(pl.col("same_next") & seen.shift(-1)).fill_null(False)).select(
+        "grp", "row")
+    sub = base.select("stage", "amount", "close_date", "forecast_category").gather(at).hstack(
+        _sightings_of(frames, picked, timeline.group.gather(redo)))
+    rebuilt = classify(sub.select(
+        pl.col("obs_stage").alias("stage"),
+        pl.coalesce("obs_amount", "amount").alias("amount"),
+        pl.coalesce("obs_close_date", "close_date").alias("close_date"),
+        pl.col("obs_forecast_category").alias("forecast_category"),
+        *[pl.lit(None, dtype=opps.schema[c]).alias(c) for c in _FORGOTTEN],
+    ), frames.settings)
+    columns = []
+    for c in [c for c in rebuilt.columns if c in base.columns]:
+        # Written into a copy of the column at the rebuilt rows: every other column stays shared.
+        column = base[c].clone()
+        column.scatter(at, rebuilt[c].cast(base.schema[c]))
+        columns.append(column)
+    return base.with_columns(columns)
 
 
 def known_at(frames: Frames, when: dt.date) -> Frames:
@@ -371,15 +380,17 @@ _FORECAST_DEAL_COLUMNS = (*VALUE_COLUMNS, "opportunity_id", "type")
 
 
 def deal_frames(frames: Frames) -> Frames:
-    """The frames with the deals narrowed to the columns a forecast reads, once per frames.
+    """The frames with the deals narrowed to the columns a forecast reads (the same narrowed table each time).
 
     Selections of deals (open at a day, won in a window) then copy those few columns, not every
     column of every deal (names, owners, accounts: most of the cost at a million deals).
     """
-    def make() -> Frames:
-        opps = frames.opportunities
-        return frames.derive(opportunities=opps.select([c for c in _FORECAST_DEAL_COLUMNS if c in opps.columns]))
-    return derived(frames, "forecast_deal_frames", make)
+    opps = frames.opportunities
+    # Kept on the deals table, not on the frames: derived frames refer to their parent, and a value that
+    # refers back to its owner would keep both alive until a garbage collection (hundreds of MB at scale).
+    narrow = derived(opps, "forecast_deal_columns",
+                     lambda: opps.select([c for c in _FORECAST_DEAL_COLUMNS if c in opps.columns]))
+    return frames.derive(opportunities=narrow)
 
 
 def _leads_by(frames: Frames, when: dt.date) -> pl.DataFrame:
