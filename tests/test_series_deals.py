@@ -33,13 +33,13 @@ def deals(*rows: tuple) -> pl.DataFrame:
     )
 
 
-DEALS = deals(
-    ("a", "Closed Won", 100.0, D(2024, 1, 10), D(2024, 1, 31), 1.0),    # closes on JAN's last day: 21-day cycle
-    ("b", "Closed Lost", 300.0, D(2024, 1, 5), D(2024, 2, 1), 0.4),     # closes on FEB's first day
+DEALS = deals(  # in no order of dates
     ("c", "Closed Won", 500.0, D(2023, 12, 1), D(2024, 2, 29), 0.6),    # closes on the leap day: 31+31+28 = 90 days
-    ("d", "Proposal", 1000.0, D(2024, 2, 15), D(2024, 4, 30), 0.5),     # open, expected after the quarter
     ("e", "Proposal", 50.0, None, D(2024, 6, 30), 0.2),                 # open, creation unknown: open since ever
+    ("a", "Closed Won", 100.0, D(2024, 1, 10), D(2024, 1, 31), 1.0),    # closes on JAN's last day: 21-day cycle
     ("f", "Closed Won", 999.0, D(2024, 1, 1), None, 1.0),               # won without a close date: never counted
+    ("b", "Closed Lost", 300.0, D(2024, 1, 5), D(2024, 2, 1), 0.4),     # closes on FEB's first day
+    ("d", "Proposal", 1000.0, D(2024, 2, 15), D(2024, 4, 30), 0.5),     # open, expected after the quarter
 )
 Q1_TARGET = pl.DataFrame({"period_start": [D(2024, 1, 1)], "period_end": [D(2024, 3, 31)], "target_amount": [1000.0]})
 
@@ -142,6 +142,12 @@ def test_pipeline_coverage_against_what_is_still_needed():
 def test_pipeline_coverage_once_the_target_is_met_is_empty():
     """Target 600: 31 Jan still needs 600 − 100 = 500 → 800 ÷ 500 = 1.6; by 29 Feb 600 is won: empty."""
     check("pipeline_coverage", deal_frames(600.0), [JAN, FEB, MAR], [1.6, None, None])
+
+
+def test_a_zero_target_gives_no_attainment_and_no_coverage():
+    """Target 0: attainment 100 ÷ 0 has no value; coverage needs 0 − 100 < 0, nothing: empty too."""
+    check("quota_attainment", deal_frames(0.0), [JAN, FEB], [None, None])
+    check("pipeline_coverage", deal_frames(0.0), [JAN, FEB], [None, None])
 
 
 # ---------------------------------------------------------------------------------------
