@@ -203,6 +203,8 @@ def _null_after(df: pl.DataFrame, cols: list[str], when: dt.date) -> pl.DataFram
     """Empty the timestamps that lie after `when` (events not yet happened); a column without any is kept as is."""
     # A column's latest day says whether any of it lies after: one pass with no per-row day computed.
     later = [c for c in cols if _later_than(df[c].max(), when)]
+    if not later:
+        return df
     return df.with_columns(pl.when(_after(c, when)).then(None).otherwise(pl.col(c)).alias(c) for c in later)
 
 
@@ -424,7 +426,9 @@ def _known_at(frames: Frames, when: dt.date) -> Frames:
     def leads() -> pl.DataFrame:
         known = _null_after(_leads_by(frames, when),
                             ["first_response_at", "mql_at", "sql_at", "pql_at", "converted_at"], when)
-        return known.with_columns(_deal_links_at(frames, known["opportunity_id"], when))
+        ids = known["opportunity_id"]
+        links = _deal_links_at(frames, ids, when)
+        return known if links is ids else known.with_columns(links)
 
     def lifecycle() -> pl.DataFrame:
         return _null_after(frames.lifecycle.filter(pl.col("won_at").is_null() | (day("won_at") <= when)),

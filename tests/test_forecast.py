@@ -56,8 +56,8 @@ def _frames(**extra: pl.DataFrame):
 
 def _levers(inputs: F.ForecastInputs, **update: float) -> F.Levers:
     # Round numbers for the hand case: a lag of exactly 1.5 months, 4 deals a month, 2 % churn, 1 % expansion.
-    base = dict(sales_cycle_days=F.DAYS_PER_MONTH * 1.5, pipeline_created_per_month=4.0, gross_churn_rate=0.02,
-                expansion_rate=0.01)
+    base = {"sales_cycle_days": F.DAYS_PER_MONTH * 1.5, "pipeline_created_per_month": 4.0, "gross_churn_rate": 0.02,
+            "expansion_rate": 0.01}
     return inputs.baseline.model_copy(update={**base, **update})
 
 
@@ -383,3 +383,109 @@ def test_past_due_deals_count_at_their_measured_realization():
     fc = F.project(inputs, inputs.baseline)
     assert fc["bookings_from_pipeline"][0] == pytest.approx(3000 * 0.75 * 1000 / 2750)
     assert inputs.pipeline["past_due"].to_list() == [True]
+
+
+def test_known_at_with_deals_out_of_creation_order_ties_and_unseen_deals():
+    """Deals listed out of creation order; a sighting tie goes to the snapshot; a deal only seen later loses its stage."""
+    ts = dt.datetime
+    deals = pl.DataFrame({
+        "opportunity_id": ["Z", "A", "B", "C", "D"],
+        "stage": ["Proposal", "Closed Won", "Closed Lost", "Proposal", "Negotiation"],
+        "amount": [100.0, 4000.0, 1000.0, 900.0, 700.0],
+        "created_at": [D(2024, 3, 1), D(2024, 1, 1), D(2024, 1, 5), D(2024, 1, 10), D(2024, 1, 15)],
+        "close_date": [D(2024, 4, 1), D(2024, 3, 10), D(2024, 1, 20), D(2024, 4, 30), D(2024, 5, 31)],
+        "probability": [0.5, 1.0, 0.0, 0.5, 0.6],
+    })
+    history = pl.DataFrame({
+        "opportunity_id": ["A", "A", "X", "C", "A"],
+        "stage": ["Prospecting", "Proposal", "Proposal", "Proposal", "Closed Won"],
+        "changed_at": [ts(2024, 1, 1, 9), ts(2024, 1, 20), ts(2024, 1, 2), ts(2024, 2, 15), None],
+        "close_date": [D(2024, 3, 31), D(2024, 2, 28), D(2024, 3, 1), D(2024, 4, 30), D(2024, 3, 10)],
+    })
+    snaps = pl.DataFrame({"snapshot_date": [D(2024, 1, 20)], "opportunity_id": ["A"], "stage": ["Negotiation"],
+                          "amount": [3500.0], "close_date": [D(2024, 2, 25)]})
+    then = F.known_at(frames_from_tables({"opportunities": deals, "stage_history": history}, snapshots=snaps),
+                      D(2024, 2, 1)).opportunities
+    # Z was created in March; the others keep their table order. X is no deal; A's undated sighting never counts.
+    assert then["opportunity_id"].to_list() == ["A", "B", "C", "D"]
+    rows = {r["opportunity_id"]: r for r in then.to_dicts()}
+    # A: Proposal (history) and Negotiation (snapshot) both at 20 Jan 00:00 -> the snapshot, listed after, wins.
+    assert (rows["A"]["state"], rows["A"]["stage_name"], rows["A"]["amount"], rows["A"]["close_date"],
+            rows["A"]["probability"]) == ("open", "Negotiation", 3500.0, D(2024, 2, 25), None)
+    assert (rows["B"]["state"], rows["B"]["amount"]) == ("lost", 1000.0)  # closed 20 Jan: as it is
+    # C is seen only on 15 Feb: open then, at no known stage, its own amount and close date, no probability.
+    assert (rows["C"]["state"], rows["C"]["stage_name"], rows["C"]["amount"], rows["C"]["probability"]) == (
+        "open", None, 900.0, None)
+    # D was never seen and is still open: its row as it is.
+    assert (rows["D"]["stage_name"], rows["D"]["probability"]) == ("Negotiation", 0.6)
+
+
+def test_known_at_empties_lead_times_after_the_day_only():
+    """A lead time late on the day itself is known; one at midnight after it is not; links to later deals go."""
+    ts = dt.datetime
+    leads = pl.DataFrame({"lead_id": ["l1", "l2"], "created_at": [ts(2024, 1, 2), ts(2024, 1, 3)],
+                          "sql_at": [ts(2024, 2, 1, 23, 59), ts(2024, 2, 2)], "opportunity_id": ["A", "Z"]})
+    deals = pl.DataFrame({"opportunity_id": ["A", "Z"], "stage": ["Proposal", "Proposal"], "amount": [1.0, 1.0],
+                          "created_at": [D(2024, 1, 5), D(2024, 2, 5)], "close_date": [D(2024, 5, 1), D(2024, 5, 1)]})
+    then = F.known_at(frames_from_tables({"opportunities": deals, "leads": leads}), D(2024, 2, 1)).leads
+    assert then["sql_at"].to_list() == [ts(2024, 2, 1, 23, 59), None]
+    assert then["opportunity_id"].to_list() == ["A", None]  # Z was created on 5 Feb
+
+
+def test_known_at_the_latest_day_shares_the_tables():
+    """Nothing happened after the day: the deals, subscriptions and leads are the tables themselves."""
+    frames = _frames(leads=_leads())
+    now = F.known_at(frames, D(2025, 12, 31))
+    assert now.opportunities is frames.opportunities
+    assert now.subscriptions is frames.subscriptions and now.leads is frames.leads
+
+
+def test_prepare_bookings_gives_the_same_bookings_without_arr():
+    """The backtest's inputs: the same bookings as the full forecast at the baseline, no ARR nor lead levers."""
+    frames = _frames(leads=_leads())
+    full, lean = F.prepare(frames, PERIOD), F.prepare_bookings(frames, PERIOD)
+    cols = ["bookings_won", "bookings_from_pipeline", "bookings_from_new_pipeline", "bookings"]
+    assert F.project(lean, lean.baseline).select(cols).equals(F.project(full, full.baseline).select(cols))
+    # Lead O1 links to one of the 7 deals created in the window: inbound share 1/7 in both.
+    assert lean.lead_effect.inbound_share == full.lead_effect.inbound_share == pytest.approx(1 / 7)
+    assert (lean.baseline.expansion_rate, lean.baseline.gross_churn_rate, lean.arr_start) == (0.0, 0.0, 0.0)
+    assert lean.baseline.lead_response_sla is None and full.baseline.lead_response_sla is not None
+
+
+def test_forecast_after_moving_the_win_rate_and_back():
+    """Open-deal sums kept per odds: a win-rate move and its return give each its own numbers."""
+    inputs = F.prepare(_frames(), PERIOD)
+    first = F.project(inputs, _levers(inputs))
+    # Win rate 0.5 -> 1.0 doubles the odds, capped at 1: O2 5000 × min(0.8 × 2, 1) = 5000 in April,
+    # O1 10000 × min(0.5 × 2, 1) = 10000 in May.
+    doubled = F.project(inputs, _levers(inputs, win_rate=1.0))
+    assert doubled["bookings_from_pipeline"].to_list()[:2] == [5000.0, 10000.0]
+    # Another lever moved: the open deals give the same 4000 and 5000 as at first.
+    cheaper = F.project(inputs, _levers(inputs, avg_deal_size=1000.0))
+    assert cheaper["bookings_from_pipeline"].to_list()[:2] == [4000.0, 5000.0]
+    assert F.project(inputs, _levers(inputs)).equals(first)
+
+
+def test_deal_frames_narrow_the_deals_and_keep_their_rows():
+    """The forecast's deal selections read a few columns; the rows and their order are the table's."""
+    frames = _frames()
+    narrow = F.deal_frames(frames).opportunities
+    assert set(narrow.columns) == {"state", "amount", "close_date", "created_at", "probability",
+                                   "stage_probability", "opportunity_id", "type"}
+    assert narrow["opportunity_id"].to_list() == frames.opportunities["opportunity_id"].to_list()
+    assert F.deal_frames(frames).opportunities is narrow  # narrowed once per deals table
+
+
+def test_saved_scenarios_are_read_again_when_the_file_changes(tmp_path):
+    """A scenario written by another process shows up; the list is not read again while the file is unchanged."""
+    db = tmp_path / "s.duckdb"
+    levers = F.Levers(win_rate=0.3, avg_deal_size=1000, sales_cycle_days=30, pipeline_created_per_month=5,
+                      gross_churn_rate=0.01, expansion_rate=0.005)
+    scenarios.save_scenario(db, "Mine", levers)
+    assert list(scenarios.load_scenarios(db)) == ["Mine"]
+    with store.connect(db) as con:  # as another process would: straight into the file
+        con.execute("INSERT INTO _scenarios VALUES ('Theirs', ?, TIMESTAMP '2030-01-01')", [levers.model_dump_json()])
+    assert list(scenarios.load_scenarios(db)) == ["Mine", "Theirs"]
+    loaded = scenarios.load_scenarios(db)
+    loaded.pop("Mine")  # a caller's copy: changing it changes nothing kept
+    assert list(scenarios.load_scenarios(db)) == ["Mine", "Theirs"]
