@@ -81,8 +81,10 @@ _STATE_SCHEMA = {"opportunity_id": pl.String, "state": pl.String, "stage_name": 
 def _classified(frame: pl.DataFrame, frames: Frames) -> pl.DataFrame:
     """A frame with a `stage` column, given state (won/lost/open), stage_name and funnel_step from the settings."""
     lookup = stage_lookup(frames.settings).select("stage_key", "stage_name", "state", "funnel_step")
-    return frame.with_columns(stage_key_expr().alias("stage_key")).join(lookup, on="stage_key", how="left").drop(
-        "stage_key")
+    # The few distinct stage names are normalised and looked up, then joined back (not every row's text).
+    placed = (frame.select(pl.col("stage").unique()).with_columns(stage_key_expr().alias("stage_key"))
+              .join(lookup, on="stage_key", how="left").drop("stage_key"))
+    return frame.join(placed, on="stage", how="left", maintain_order="left", nulls_equal=True)
 
 
 def history_events(frames: Frames) -> pl.DataFrame:
