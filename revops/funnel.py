@@ -228,10 +228,14 @@ def _breakdown(df: pl.DataFrame, frames: Frames, by: By | None, created: str) ->
     if by == "cohort":
         return df.with_columns(group=pl.col(created).dt.strftime("%Y-%m"))
     if by == "segment":
-        # A deal or lead without its own segment takes its account's, as the sidebar filter does.
+        # A deal or lead without its own segment takes its account's, as the sidebar filter does; the
+        # accounts are looked up only when some record lacks one (at scale, a join of every record's text id).
+        own = pl.col("segment").replace("", None)
+        if not df.select(own.is_null().any()).item():
+            return df.with_columns(group=own.fill_null(NONE_LABEL))
         acc = frames.accounts.select("account_id", account_segment="segment").unique("account_id")
         df = df.join(acc, on="account_id", how="left")
-        value = pl.coalesce(pl.col("segment").replace("", None), "account_segment")
+        value = pl.coalesce(own, "account_segment")
         return df.with_columns(group=value.fill_null(NONE_LABEL)).drop("account_segment")
     if by in ("source", "owner"):
         return df.with_columns(group=pl.col(by).replace("", None).fill_null(NONE_LABEL))

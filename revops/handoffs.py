@@ -79,13 +79,20 @@ class Handoff:
         return self.sla_met / self.sla_base if self.sla_base else None
 
     def leaks(self) -> pl.DataFrame:
-        """The leaked records and the SLA breaches (e.g. MQLs never answered), money at stake first."""
-        # sla_met is empty where no SLA applies (closed deals, handoff 5): not a breach.
-        rows = self.records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
-            "money", descending=True, nulls_last=True)
-        # What went wrong and what it costs read first, after the record's key.
-        first = [self.records.columns[0], "issue", "outcome", "money", "sla_met"]
-        return rows.select(*first, pl.exclude(first))
+        """The leaked records and the SLA breaches (e.g. MQLs never answered), money at stake first.
+
+        Kept with the records: the page asks again on every rerun (hundreds of thousands of MQLs at scale).
+        """
+        return derived(self.records, "leaks", lambda: _leaks(self.records))
+
+
+def _leaks(records: pl.DataFrame) -> pl.DataFrame:
+    # sla_met is empty where no SLA applies (closed deals, handoff 5): not a breach.
+    rows = records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
+        "money", descending=True, nulls_last=True)
+    # What went wrong and what it costs read first, after the record's key.
+    first = [records.columns[0], "issue", "outcome", "money", "sla_met"]
+    return rows.select(*first, pl.exclude(first))
 
 
 def _counts(records: pl.DataFrame) -> tuple[int, int, int, int]:
@@ -142,7 +149,8 @@ def account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
 
 def _account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     arr = arr_by_account(frames.subscriptions, as_of)
-    won = (frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
+    won = (frames.opportunities.select("account_id", "state", "amount")
+           .filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
            .group_by("account_id").agg(won_amount=pl.col("amount").sum()))
     return (pl.concat([arr.select("account_id"), won.select("account_id")]).unique()
             .join(arr, on="account_id", how="left").join(won, on="account_id", how="left")
@@ -669,7 +677,6 @@ class Journey:
 def journey(frames: Frames, period: Period) -> Journey:
     """The six handoffs, their table, the Sankey flows, the total money at stake and the biggest leak in words."""
     hs = all_handoffs(frames, period)
-    nodes, links = sankey_flows(frames, period, hs)
     total = sum(h.money_at_stake or 0.0 for h in hs)
     rated = [h for h in hs if h.leak_rate is not None]
     if not rated:
@@ -681,6 +688,7 @@ def journey(frames: Frames, period: Period) -> Journey:
                     f"{worst.passed + worst.leaked:,} decided {worst.unit} leaked ({worst.leak_rate:.0%}), "
                     f"{money} at stake.")
     sections = {key: sankey_flows(frames, period, hs, first, last) for key, (_, first, last) in SANKEY_SECTIONS.items()}
+    nodes, links = sections["all"]  # the whole journey, handoffs 1 to 6
     return Journey(hs, table_of(hs), nodes, links, total, headline, sections)
 
 

@@ -114,6 +114,19 @@ def test_history_rows_of_a_deal_need_not_sit_together():
     assert (row(t, "Discovery")["timed"], row(t, "Demo")["timed"], row(t, "Proposal")["timed"]) == (3, 2, 2)
 
 
+def test_deals_in_any_row_order_give_the_same_funnel():
+    """Deals not in id order (and a deal listed twice) are coded by id all the same."""
+    tables = deals_tables()
+    opps = tables["opportunities"]
+    t = opportunity_funnel(frames_from_tables({**tables, "opportunities": opps.reverse()}, SETTINGS), PERIOD)
+    # As test_entered_and_converted_are_cumulative.
+    assert t["entered"].to_list() == [6, 5, 4, 2]
+    twice = pl.concat([opps, opps.filter(pl.col("opportunity_id") == "D")])
+    t = opportunity_funnel(frames_from_tables({**tables, "opportunities": twice}, SETTINGS), PERIOD)
+    # D (open in Demo, reached 1) counts twice: entered 7, 6, 4, 2.
+    assert t["entered"].to_list() == [7, 6, 4, 2]
+
+
 def test_stage_conversion_is_the_open_stages_with_the_metric_columns():
     """stage_conversion keeps the metric's columns and lists every open stage (not the won step)."""
     t = stage_conversion(deals_frames(), PERIOD)
@@ -130,6 +143,20 @@ def test_breakdown_by_owner():
     # bob reached 1, 0, 3: Discovery 3 -> 2, Demo 2 -> 1, Proposal 1 -> 1.
     assert [row(t, s, owner="bob")["entered"] for s in ("Discovery", "Demo", "Proposal", "Won")] == [3, 2, 1, 1]
     assert row(t, "Demo", owner="bob")["rate"] == pytest.approx(0.5)
+
+
+def test_breakdown_by_segment_takes_the_account_segment_when_a_deal_has_none():
+    """By segment: a deal with an empty or missing segment counts in its account's; neither gives "(none)"."""
+    tables = deals_tables()
+    opps = tables["opportunities"].with_columns(
+        account_id=pl.Series(["a1", "a1", "a2", "a2", "a3", "a3", "a3"]),
+        segment=pl.Series(["SMB", "", None, "MM", None, "SMB", "SMB"]))
+    accounts = pl.DataFrame({"account_id": ["a1", "a2"], "segment": ["MM", "Ent"]})
+    t = opportunity_funnel(frames_from_tables({**tables, "opportunities": opps, "accounts": accounts}, SETTINGS),
+                           PERIOD, by="segment")
+    # A SMB; B "" -> a1's MM; C None -> a2's Ent; D MM; E None, a3 unknown -> (none); F SMB (G is before the window).
+    cohort = {r["segment"]: r["entered"] for r in t.filter(pl.col("step") == 0).iter_rows(named=True)}
+    assert cohort == {"SMB": 2, "MM": 2, "Ent": 1, "(none)": 1}
 
 
 def test_breakdown_by_cohort_month():
