@@ -146,3 +146,13 @@ def test_series_with_more_features_than_bits_computes_each_period(metric_id):
     f = frames(subs(("X", 100.0, None), ("Y", 10.0, None)), usage(*rows))
     fast, slow = series_and_metric(metric_id, f, at(D(2024, 5, 31), AS_OF))
     assert fast == slow
+
+
+def test_at_risk_sums_an_accounts_subscriptions_as_the_metric_does():
+    """X has three subscriptions of 0.1, 0.2 and 0.3 and health 40: ARR 12 × 0.6, to the last bit the float the metric
+    gets (added in another order, 0.1 + 0.2 + 0.3 is another float: (0.1 + 0.2) + 0.3 ≠ 0.1 + (0.2 + 0.3))."""
+    life = pl.DataFrame({"account_id": ["X"], "health_score": [40.0]})
+    f = frames(subs(("X", 0.1, None), ("Y", 5.0, None), ("X", 0.2, None), ("X", 0.3, None)), lifecycle=life)
+    fast, slow = series_and_metric("at_risk_arr", f, at(AS_OF))
+    assert fast == slow == [pytest.approx(12 * 0.6, rel=1e-12)]
+    assert (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)

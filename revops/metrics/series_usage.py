@@ -15,12 +15,13 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import _usage_codes, account_codes, active_codes, day, is_number, usage_features, used
+from revops.metrics.common import _usage_codes, account_codes, day, is_number, usage_features, used
 from revops.metrics.diagnostic import FEATURE_DAYS
 from revops.metrics.leading import HEALTH_FLOOR, TREND_DAYS, USAGE_DROP
 from revops.metrics.registry import compute, series
 from revops.period import Period
 from revops.reads import column_n_unique, reads_from_file, table_height
+from revops.revenue import active_on
 from revops.rows import rows_between
 
 # Days of usage any of these metrics reads, as-of included: engagement and risk 28 + 28, adoption 30.
@@ -47,12 +48,11 @@ def _fits(frames: Frames) -> bool:
 def _feature_bits(frames: Frames) -> pl.DataFrame:
     """Each feature of the usage data with its bit (columns feature, bit): a missing feature 1, the others 2, 4, ...
     in sorted order."""
-    usage = frames.usage
-
-    def make() -> pl.DataFrame:
-        features = usage.select(pl.col("feature").unique()).sort("feature", nulls_last=False)
-        return features.with_columns(bit=pl.Series([1 << i for i in range(features.height)], dtype=pl.UInt64))
-    return derived(usage, "feature_bits", make)
+    # From the distinct features the metrics keep per usage table (one scan of millions of rows less).
+    named = usage_features(frames)
+    missing = column_n_unique(frames, "usage", "feature") > named.height
+    features = pl.concat([pl.DataFrame({"feature": [None]}, schema=named.schema), named]) if missing else named
+    return features.with_columns(bit=pl.Series([1 << i for i in range(features.height)], dtype=pl.UInt64))
 
 
 def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
@@ -132,9 +132,19 @@ def _at_points(frames: Frames, periods: list[Period]) -> tuple[list[dt.date], li
 
 
 def _active(frames: Frames, as_of: dt.date) -> pl.DataFrame:
-    """active_codes(as_of) without the text ids (columns code, arr): kept per as-of, the three series read it."""
-    return derived(frames, "active_codes", lambda: active_codes(frames, as_of).select("code", "arr"), key=as_of,
-                   limit=32)
+    """active_codes(as_of) without the text ids (columns code, arr); kept per as-of, the three series read it.
+
+    The same sums as revenue.mrr_by_account: the same subscriptions in the same (table) order, grouped by
+    the account's code instead of its text id, which is several times faster.
+    """
+    def make() -> pl.DataFrame:
+        subs = frames.subscriptions
+        coded = derived(subs, "coded_subscriptions", lambda: subs.join(
+            account_codes(frames), on="account_id", how="left", maintain_order="left").select(
+            "code", "start_date", "end_date", pl.col("mrr").cast(pl.Float64)))
+        return (coded.filter(active_on(as_of)).group_by("code").agg(pl.col("mrr").sum())
+                .select("code", arr=12.0 * pl.col("mrr")).filter(pl.col("arr") > 0))
+    return derived(frames, "active_codes", make, key=as_of, limit=32)
 
 
 def _by_period(periods: list[Period], points: list[dt.date], values: list[float | None]) -> list[float | None]:
