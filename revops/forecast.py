@@ -671,7 +671,7 @@ def past_due_realization(frames: Frames, as_of: dt.date, fallback: float) -> Pas
     if expected <= 0:
         return PastDue(1.0, 0, ref, f"No deal was past due on {ref.isoformat()}: past-due deals count at their "
                                     "full probability.")
-    now = deal_frames(known_at(frames, as_of)).opportunities.filter(pl.col("state") == "won")
+    now = known_at(frames, as_of).opportunities.select("opportunity_id", "state").filter(pl.col("state") == "won")
     won = float(due.filter(pl.col("opportunity_id").is_in(now["opportunity_id"].implode()))["amount"].sum())
     factor = won / expected
     return PastDue(factor, due.height, ref,
