@@ -138,8 +138,6 @@ def cohort_deals(frames: Frames, period: Period) -> pl.DataFrame:
     return rows.join(codes, on="opportunity_id", how="left", maintain_order="left")
 
 
-
-
 def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
     """The stage-history rows of the deals created in the window, in table order (code, stage, changed_at).
 
