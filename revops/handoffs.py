@@ -87,6 +87,7 @@ class Handoff:
 
 
 def _leaks(records: pl.DataFrame) -> pl.DataFrame:
+    """Handoff.leaks of these records."""
     # sla_met is empty where no SLA applies (closed deals, handoff 5): not a breach.
     rows = records.filter((pl.col("outcome") == LEAKED) | ~pl.col("sla_met").fill_null(True)).sort(
         "money", descending=True, nulls_last=True)
@@ -368,7 +369,7 @@ def value_to_expand(frames: Frames, period: Period) -> Handoff:
             "account_id", at=pl.col("month_end").cast(_DT))
     else:
         moves = pl.DataFrame(schema={"account_id": pl.String, "at": _DT})
-    won = frames.opportunities.filter(pl.col("state") == "won")
+    won = frames.opportunities.select("account_id", "state", "type", "close_date").filter(pl.col("state") == "won")
     deals = won.filter(_text_matches(won, "type", "expansion|upsell")).select(
         "account_id", at=pl.col("close_date").cast(_DT))
     first_expansion = (
