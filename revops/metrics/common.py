@@ -218,7 +218,8 @@ def lifecycle_won(frames: Frames) -> pl.DataFrame:
 
 def _lifecycle_won(frames: Frames) -> pl.DataFrame:
     first_won = (
-        frames.opportunities.filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
+        frames.opportunities.select("account_id", "state", "close_date")
+        .filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
         .group_by("account_id")
         .agg(first_won=pl.col("close_date").min().cast(pl.Datetime("us")))
     )
