@@ -55,8 +55,13 @@ def window_counts(stamps: pl.Series, windows: list[Window]) -> list[int]:
 
 def window_medians(values: pl.Series, bounds: list[tuple[int, int]]) -> list[float | None]:
     """The median of each slice [lo, hi) of `values` as Series.median gives it (nulls left out; None for no values)."""
-    # A median is order-blind: the slice of a window's rows sorted by date has the window's median.
-    return [finite_value(values.slice(lo, hi - lo).median()) for lo, hi in bounds]  # type: ignore[arg-type]
+    if not bounds:
+        return []
+    # A median is order-blind: the slice of a window's rows sorted by date has the window's median. One select
+    # of all the windows' medians lets Polars take them side by side on its threads.
+    medians = values.to_frame("v").select(
+        [pl.col("v").slice(lo, hi - lo).median().alias(str(i)) for i, (lo, hi) in enumerate(bounds)]).row(0)
+    return [finite_value(m) for m in medians]
 
 
 def sorted_days(values: pl.Series) -> pl.Series:
@@ -151,18 +156,18 @@ def _open_near(frames: Frames, days: list[dt.date]) -> pl.DataFrame:
                    key=(first, last), limit=2)
 
 
-def _open_mask(near: pl.DataFrame, d: dt.date) -> pl.Series:
-    """Which of the rows are open at the end of day d."""
+def _open_mask(d: dt.date) -> pl.Expr:
+    """The deal (a row of _lives) is open at the end of day d."""
     n = day_number(d)
-    return (near["begin"] <= n) & (near["end"] > n)
+    return (pl.col("begin") <= n) & (pl.col("end") > n)
 
 
 def open_counts(frames: Frames, days: list[dt.date]) -> list[int]:
     """How many deals are open at the end of each day (open_at(frames, day).height)."""
     if not days:
         return []
-    near = _open_near(frames, days)
-    return [int(_open_mask(near, d).sum()) for d in days]
+    counts = _open_near(frames, days).select([_open_mask(d).sum().alias(str(i)) for i, d in enumerate(days)]).row(0)
+    return [int(n) for n in counts]
 
 
 def open_sums(frames: Frames, days: list[dt.date], col: str,
@@ -174,14 +179,22 @@ def open_sums(frames: Frames, days: list[dt.date], col: str,
     if not days:
         return []
     near = _open_near(frames, days)
-    out: list[float] = []
-    for i, d in enumerate(days):
-        keep = _open_mask(near, d)
-        if closing_by is not None:
-            keep = keep & near["close"].is_between(day_number(d), day_number(closing_by[i]))
-        values = near[col].filter(keep)
-        out.append(float(values.sum()) if len(values) else 0.0)
-    return out
+    keeps = [_open_mask(d) for d in days]
+    if closing_by is not None:
+        keeps = [keep & pl.col("close").is_between(day_number(d), day_number(by))
+                 for keep, d, by in zip(keeps, days, closing_by)]
+    return _sums(near, col, keeps)
+
+
+def _sums(rows: pl.DataFrame, col: str, keeps: list[pl.Expr]) -> list[float]:
+    """Σ col over the rows where each of `keeps` holds, in table order as common.total adds them (0.0 for none).
+
+    One select of all the sums lets Polars take them side by side on its threads.
+    """
+    if not keeps:
+        return []
+    sums = rows.select([pl.col(col).filter(keep).sum().alias(str(i)) for i, keep in enumerate(keeps)]).row(0)
+    return [float(v) for v in sums]
 
 
 def window_sums(rows: pl.DataFrame, windows: list[Window]) -> list[float]:
@@ -192,11 +205,7 @@ def window_sums(rows: pl.DataFrame, windows: list[Window]) -> list[float]:
     # Only the rows of some window are looked at a dozen times.
     first, last = day_number(min(s for s, _ in windows)), day_number(max(e for _, e in windows))
     near = rows.filter(pl.col("day").is_between(first, last))
-    out: list[float] = []
-    for start, end in windows:
-        values = near["amount"].filter(near["day"].is_between(day_number(start), day_number(end)))
-        out.append(float(values.sum()) if len(values) else 0.0)
-    return out
+    return _sums(near, "amount", [pl.col("day").is_between(day_number(s), day_number(e)) for s, e in windows])
 
 
 def won_sums(frames: Frames, windows: list[Window]) -> list[float]:
