@@ -551,6 +551,26 @@ def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
     return LeadEffect(share, by.get(True), by.get(False))
 
 
+def _distinct_ids(frames: Frames) -> bool:
+    """Whether every deal has an id of its own (once per deals table)."""
+    opps = frames.opportunities
+    return derived(opps, "distinct_ids", lambda: not bool(opps["opportunity_id"].is_duplicated().any()))
+
+
+def _inbound_share_at(frames: Frames, known: Frames, period: Period) -> float:
+    """_inbound_share of the frames as known at period.as_of (`known`), from the leads' deal ids alone."""
+    links = _leads_by(frames, period.as_of)["opportunity_id"]
+    if _distinct_ids(frames):
+        # A deal created in the window is then no deal created later: emptying the links to those changes
+        # none of its matches, and one match shows some link is left. A pass over the leads saved per day.
+        created = known.opportunities.select("opportunity_id", "created_at").filter(
+            in_window("created_at", period))["opportunity_id"]
+        hits = created.is_in(links.drop_nulls()).sum()
+        if hits:
+            return float(hits / created.len())
+    return _inbound_share(known, period, _deal_links_at(frames, links, period.as_of))
+
+
 def _inbound_share(frames: Frames, period: Period, links: pl.Series) -> float:
     """Deals created in the window that a lead (its deal id among `links`) converted into ÷ deals created
     in the window; 1 when no lead links to a deal."""
@@ -734,8 +754,7 @@ def _prepare(frames: Frames, period: Period, bookings_only: bool) -> ForecastInp
     months_n = len(months)
     if bookings_only:
         # The inbound share from the leads' deal links alone: the leads' other columns are not rebuilt.
-        links = _deal_links_at(frames, _leads_by(frames, as_of)["opportunity_id"], as_of)
-        lead_effect = LeadEffect(_inbound_share(known, period, links), None, None)
+        lead_effect = LeadEffect(_inbound_share_at(frames, known, period), None, None)
         arr_actual: list[float | None] = [None] * months_n
         arr_start = 0.0
     else:

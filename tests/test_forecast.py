@@ -489,3 +489,23 @@ def test_saved_scenarios_are_read_again_when_the_file_changes(tmp_path):
     loaded = scenarios.load_scenarios(db)
     loaded.pop("Mine")  # a caller's copy: changing it changes nothing kept
     assert list(scenarios.load_scenarios(db)) == ["Mine", "Theirs"]
+
+
+@pytest.mark.parametrize(("ids", "link", "share"), [
+    # One of two deals created in the window has a lead: 1/2.
+    (["A", "B", "C"], "A", 0.5),
+    # The lead links to no deal: a link all the same, 0 of 2 deals inbound.
+    (["A", "B", "C"], "Q", 0.0),
+    # The lead's deal id is also the id of a deal created after as_of: that link was not known then, so no
+    # lead links to a deal and every deal counts as inbound (1).
+    (["A", "B", "A"], "A", 1.0),
+])
+def test_inbound_share_as_known_then(ids, link, share):
+    """The backtest's inbound share matches the full forecast's, links to deals created later left out."""
+    deals = pl.DataFrame({"opportunity_id": ids, "stage": ["Proposal"] * 3, "amount": [1.0] * 3,
+                          "created_at": [D(2024, 1, 10), D(2024, 2, 1), D(2024, 5, 1)],
+                          "close_date": [D(2024, 6, 1)] * 3})
+    leads = pl.DataFrame({"lead_id": ["l1"], "created_at": [dt.datetime(2024, 1, 5)], "opportunity_id": [link]})
+    frames = frames_from_tables({"opportunities": deals, "leads": leads})
+    lean, full = F.prepare_bookings(frames, PERIOD), F.prepare(frames, PERIOD)
+    assert lean.lead_effect.inbound_share == full.lead_effect.inbound_share == share
