@@ -1,4 +1,4 @@
-"""The usage metrics' series (revops/metrics/series_usage.py) on tiny hand-made tables: edges the demo company misses."""
+"""The usage metrics' series (revops/metrics/series_usage.py) on tiny hand-made tables: edges the demo misses."""
 from __future__ import annotations
 
 import datetime as dt
@@ -119,7 +119,8 @@ def _mixed() -> Frames:
             rows.append(("C", d, "b", 2, 0))
         rows.append(("D", d, "c", 0 if n % 4 else 3, 0))
     s = pl.concat([subs(("A", 100.0, None), ("B", 20.0, None), ("C", 30.0, D(2024, 4, 15)), ("C", 5.0, None)),
-                   subs(("D", 70.0, None)).with_columns(start_date=pl.lit(D(2024, 3, 10)), subscription_id=pl.lit("d"))])
+                   subs(("D", 70.0, None)).with_columns(start_date=pl.lit(D(2024, 3, 10)),
+                                                        subscription_id=pl.lit("d"))])
     life = pl.DataFrame({"account_id": ["A", "B", "C", "D"], "health_score": [80.0, 45.0, None, 90.0],
                          "renewal_date": [D(2024, 7, 20), None, D(2024, 5, 1), D(2024, 9, 1)]})
     return frames(s, usage(*rows), life)
