@@ -64,7 +64,9 @@ def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
     bits = _feature_bits(frames)
     null_bit = pl.lit(1 if bits["feature"].null_count() else 0, pl.UInt64)
     # The feature's bit is looked up eagerly: inside the streaming query below the lookup is several times slower.
-    rows = (rows_between(frames.usage.with_columns(code=_usage_codes(frames)), "date", low, high)
+    # Without the text ids: filtering and joining millions of rows would copy every one of them.
+    coded = frames.usage.select("date", "feature", "active_users", "events").with_columns(code=_usage_codes(frames))
+    rows = (rows_between(coded, "date", low, high)
             .filter(pl.col("code").is_not_null()).join(bits, on="feature", how="left", nulls_equal=True))
     # (day, code) as one integer: grouping by one key is faster than by two.
     day = pl.col("key") // 2**32
