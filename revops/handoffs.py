@@ -153,10 +153,11 @@ def _account_value(frames: Frames, as_of: dt.date) -> pl.DataFrame:
     won = (frames.opportunities.select("account_id", "state", "amount")
            .filter((pl.col("state") == "won") & pl.col("account_id").is_not_null())
            .group_by("account_id").agg(won_amount=pl.col("amount").sum()))
-    return (pl.concat([arr.select("account_id"), won.select("account_id")]).unique()
-            .join(arr, on="account_id", how="left").join(won, on="account_id", how="left")
-            .select("account_id", value=pl.when(pl.col("arr") > 0).then(pl.col("arr"))
-                    .otherwise(pl.col("won_amount"))))
+    # Every account of either side once (one full join, not a union of ids joined twice); an account without
+    # an id matches nothing, so it is worth nothing.
+    return arr.join(won, on="account_id", how="full", coalesce=True).select(
+        "account_id", value=pl.when(pl.col("account_id").is_null()).then(pl.lit(None, pl.Float64))
+        .when(pl.col("arr") > 0).then(pl.col("arr")).otherwise(pl.col("won_amount")))
 
 
 def _with_value(records: pl.DataFrame, frames: Frames, as_of: dt.date) -> pl.DataFrame:

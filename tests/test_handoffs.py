@@ -316,3 +316,18 @@ def test_journey_names_the_costliest_leak():
     assert "Expand → Renew" in j.headline
     assert j.money_at_stake == pytest.approx(sum(h.money_at_stake for h in j.handoffs))
     assert j.table.height == 6 and j.by_key("close_to_onboard").number == 3
+
+
+def test_account_value_is_arr_else_won_amount():
+    """account_value: ARR at as_of when billing, else the won deals' amount; each account once."""
+    from revops.handoffs import account_value
+    subs = pl.DataFrame({"account_id": ["A1", "A2", "A3"], "start_date": [D(2024, 1, 1), D(2024, 1, 1), D(2023, 1, 1)],
+                         "end_date": [None, None, D(2023, 12, 31)], "mrr": [100.0, 50.0, 70.0]})
+    opps = pl.DataFrame({"opportunity_id": ["O1", "O2", "O3", "O4", "O5"], "account_id": ["A1", "A3", "A3", "A4", None],
+                         "stage": ["Closed Won"] * 5, "amount": [999.0, 300.0, 200.0, 40.0, 10.0],
+                         "close_date": [D(2024, 1, 1)] * 5, "created_at": [D(2023, 12, 1)] * 5})
+    v = account_value(frames_from_tables({"subscriptions": subs, "opportunities": opps}), D(2024, 6, 30))
+    # A1 ARR 12 × 100 = 1200 (its won 999 ignored); A2 ARR 600, no deal; A3 churned (no ARR): won 300 + 200;
+    # A4 no subscription: won 40; O5 has no account and values nothing.
+    assert dict(zip(v["account_id"].to_list(), v["value"].to_list())) == {
+        "A1": 1200.0, "A2": 600.0, "A3": 500.0, "A4": 40.0}
