@@ -807,6 +807,11 @@ def _pipeline_by_month(inputs: ForecastInputs, odds: float) -> tuple[list[float]
 def project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
     """The monthly forecast under `levers` (columns month, quarter_start, status, bookings_won, bookings_from_pipeline,
     bookings_from_new_pipeline, bookings, new_arr, arr, target, cumulative, cumulative_target)."""
+    # A page asks for the same levers' forecast several times a run (cards, sensitivity, scenarios): once each.
+    return derived(inputs, "projection", lambda: _project(inputs, levers), key=levers)
+
+
+def _project(inputs: ForecastInputs, levers: Levers) -> pl.DataFrame:
     n = len(inputs.months)
     base = inputs.baseline
 
