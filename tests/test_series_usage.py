@@ -15,7 +15,7 @@ D = dt.date
 AS_OF = D(2024, 6, 30)
 # At AS_OF: the 28 days to as-of are 3–30 June, the 28 before them 6 May – 2 June (5 May is outside both),
 # the 30 days of adoption 1–30 June.
-USAGE_METRICS = ("engagement_score", "at_risk_arr", "feature_adoption")
+USAGE_METRICS = ("engagement_score", "at_risk_arr", "feature_adoption", "usage_trend")
 
 
 def subs(*rows: tuple[str, float, dt.date | None]) -> pl.DataFrame:
@@ -85,6 +85,17 @@ def test_at_risk_leaves_out_usage_before_the_window_and_a_subscription_ending_on
     assert fast == slow == [360.0]
 
 
+def test_usage_trend_counts_active_users_on_the_window_edges_only():
+    """Now: 3 (3 June, first day) + 1 (30 June) = 4 users; before: 4 (6 May, first day) + 2 (2 June, last day) = 6;
+    5 May (100) is outside, a row without users (10 June) counts nothing. 4 ÷ 6 − 1 = −1/3."""
+    f = frames(subs(("X", 100.0, None)),
+               usage(("X", D(2024, 5, 5), "a", 100, 1), ("X", D(2024, 5, 6), "a", 4, 1),
+                     ("X", D(2024, 6, 2), "b", 2, 1), ("X", D(2024, 6, 3), "a", 3, 1),
+                     ("X", D(2024, 6, 10), "a", None, 5), ("X", AS_OF, "b", 1, 1)))
+    fast, slow = series_and_metric("usage_trend", f, at(AS_OF))
+    assert fast == slow == [pytest.approx(4 / 6 - 1, rel=1e-12)]
+
+
 def test_feature_adoption_at_a_leap_day():
     """As of 29 Feb 2024 the 30 days are 31 Jan – 29 Feb: a used by X (31 Jan) of X, Y: 1/2; b by nobody
     (Y's use on 30 Jan is outside, its row of 29 Feb has no users and no events): 0/2. Mean (1/2 + 0) / 2 = 1/4."""
@@ -97,12 +108,14 @@ def test_feature_adoption_at_a_leap_day():
 
 
 def test_without_usage_engagement_and_adoption_are_empty_and_risk_comes_from_health():
-    """No usage rows: no engagement and no adoption at any as-of; X's health 40 < 50 puts 12 × 100 = 1200 at risk."""
+    """No usage rows: no engagement, adoption or usage trend at any as-of; X's health 40 < 50 puts 12 × 100 = 1200 at
+    risk."""
     life = pl.DataFrame({"account_id": ["X", "Y"], "health_score": [40.0, 90.0]})
     f = frames(subs(("X", 100.0, None), ("Y", 10.0, None)), lifecycle=life)
     periods = at(D(2024, 4, 30), D(2024, 5, 31), AS_OF)
     assert series_and_metric("engagement_score", f, periods) == ([None] * 3, [None] * 3)
     assert series_and_metric("feature_adoption", f, periods) == ([None] * 3, [None] * 3)
+    assert series_and_metric("usage_trend", f, periods) == ([None] * 3, [None] * 3)
     assert series_and_metric("at_risk_arr", f, periods) == ([1200.0] * 3, [1200.0] * 3)
 
 
