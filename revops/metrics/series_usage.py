@@ -6,7 +6,7 @@ the as-of dates' spans are tallied once per account and day; each as-of then gro
 account (a few hundred thousand rows instead of millions) and scores its active accounts with the metric's
 own expressions. The tallies are sums of integers, ORs and minimums (the same in any order) and each total
 adds the same values in the same order, so every value is the metric's own, to the last bit. The usage
-trend's windows add up each day's active users, summed once per usage table.
+trend's windows are slices of the usage table, summed as integers.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.common import (
-    _usage_codes, account_codes, day, days_before, days_to, is_number, usage_features, used,
+    _usage_codes, account_codes, day, days_before, days_to, is_number, usage_between, usage_features, used,
 )
 from revops.metrics.diagnostic import FEATURE_DAYS
 from revops.metrics.leading import HEALTH_FLOOR, TREND_DAYS, USAGE_DROP
@@ -259,23 +259,17 @@ def feature_adoption_series(frames: Frames, periods: list[Period]) -> list[float
     return _by_period(periods, points, values)
 
 
-def _users_by_day(frames: Frames) -> pl.DataFrame:
-    """Σ active users of the usage rows of each day (columns date, users); once per usage table."""
-    usage = frames.usage
-    # Sums of integers, exact in any order: the streaming engine's are.
-    return derived(usage, "users_by_day", lambda: usage.lazy().group_by("date").agg(
-        users=pl.col("active_users").sum()).collect(engine="streaming"))
-
-
 @series("usage_trend")
 def usage_trend_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """usage_trend at each period: Σ active users over the TREND_DAYS to as-of ÷ the TREND_DAYS before − 1."""
     if reads_from_file(frames, "usage"):
         return _one_by_one("usage_trend", frames, periods)
-    by_day = _users_by_day(frames)
 
     def users(start: dt.date, end: dt.date) -> float:
-        return float(by_day.filter(pl.col("date").is_between(start, end))["users"].sum())
+        # The window's rows summed as integers (the metric sums them as floats: the same number below 2⁵³),
+        # without a copy of a million of them as floats.
+        rows = usage_between(frames, start, end)
+        return float(rows["active_users"].sum()) if rows.height else 0.0
     values: list[float | None] = []
     for p in periods:
         now, before = users(*days_to(p.as_of, TREND_DAYS)), users(*days_before(p.as_of, TREND_DAYS, TREND_DAYS))
