@@ -8,7 +8,7 @@ from revops.errors import user_message
 from revops.format import describe_filters, describe_period
 from revops.frames import Frames
 from revops.metrics import trend as metric_trend
-from revops.metrics.registry import BY_ID, TIERS, Metric, MetricResult, by_tier, compute
+from revops.metrics.registry import TIERS, Metric, MetricResult, by_tier, compute
 from revops.period import Period
 from ui import components, sidebar, state
 
@@ -30,21 +30,41 @@ def _failed(exc: Exception) -> MetricResult:
     return MetricResult.empty(f"Could not be computed. {user_message(exc)}")
 
 
-def compare_metric(frames: Frames, metric_id: str, period: Period) -> tuple[MetricResult, MetricResult]:
-    """The metric over the period and over the previous period of the same length (values and tables; rows
-    only for a table metric).
+def table_metric(frames: Frames, metric_id: str, period: Period) -> MetricResult:
+    """A table metric (stage conversion, data quality) over the period, with its rows: shown as a table,
+    never as a card, so the breakdown and the drill-down both read this one result."""
+    try:
+        return compute(metric_id, frames, period)
+    except Exception as exc:  # noqa: BLE001  (shown in place of the table, see _failed)
+        return _failed(exc)
 
-    The rows behind a number are computed only for the metric the drill-down shows (metric_rows):
-    building and keeping them for every card costs seconds and gigabytes at a million deals.
+
+def card_values(frames: Frames, metric_id: str, period: Period,
+                points: int) -> tuple[MetricResult, MetricResult, pl.DataFrame | None]:
+    """A card's numbers: the metric over the period (value and table, no rows), over the previous period of
+    the same length, and at the last `points` period ends (as_of, value; None when it cannot be computed).
+
+    The previous period and the trend points are worked out together: a metric with a series does them
+    in one pass. The rows behind a number are computed only for the metric the drill-down shows
+    (metric_rows): building and keeping them for every card costs seconds and gigabytes at a million deals.
     """
     try:
-        if BY_ID[metric_id].kind == "table":  # shown as a table, never as a card with a change; its rows
-            # come with it (computed once: the breakdown and the drill-down both show this result)
-            return compute(metric_id, frames, period), MetricResult.empty("A table has no previous value to show.")
         current = compute(metric_id, frames, period, details=False)
-        return current, compute(metric_id, frames, period.previous(), details=False)
     except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
-        return _failed(exc), _failed(exc)
+        return _failed(exc), _failed(exc), None
+    try:
+        trend, before = metric_trend.trend_and_previous(metric_id, frames, period, points)
+    except Exception:  # noqa: BLE001  (the card still shows the value; the chart says there is no trend)
+        return current, _previous(frames, metric_id, period), None
+    # An empty previous value comes with the metric's reason (the card says why there is no change).
+    return current, MetricResult(before) if before is not None else _previous(frames, metric_id, period), trend
+
+
+def _previous(frames: Frames, metric_id: str, period: Period) -> MetricResult:
+    try:
+        return compute(metric_id, frames, period.previous(), details=False)
+    except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
+        return _failed(exc)
 
 
 def metric_rows(frames: Frames, metric_id: str, period: Period) -> MetricResult:
@@ -53,14 +73,6 @@ def metric_rows(frames: Frames, metric_id: str, period: Period) -> MetricResult:
         return compute(metric_id, frames, period)
     except Exception as exc:  # noqa: BLE001  (the drill-down says what went wrong)
         return _failed(exc)
-
-
-def trend_metric(frames: Frames, metric_id: str, period: Period, points: int) -> pl.DataFrame | None:
-    """The metric at the last `points` period ends (as_of, value), or None when it cannot be computed."""
-    try:
-        return metric_trend.trend(metric_id, frames, period, points)
-    except Exception:  # noqa: BLE001  (the card still shows the value; the chart says there is no trend)
-        return None
 
 
 def _file_name(metric: Metric, period: Period, suffix: str = "") -> str:
@@ -84,36 +96,36 @@ def render(tier: str) -> None:
         st.info("No metric of this tier is registered yet.")
         return
 
+    scalars = [m for m in metrics if m.kind == "scalar"]
+    wide = [m for m in metrics if m.kind == "table"]
     with st.spinner("Computing the metrics…"):
-        results = {m.id: state.cached(compare_metric, filters, m.id, period) for m in metrics}
-        scalars = [m for m in metrics if m.kind == "scalar"]
-        trends = {m.id: state.cached(trend_metric, filters, m.id, period, TREND_POINTS) for m in scalars}
+        cards = {m.id: state.cached(card_values, filters, m.id, period, TREND_POINTS) for m in scalars}
+        tables = {m.id: state.cached(table_metric, filters, m.id, period) for m in wide}
 
-    components.card_grid([(m, *results[m.id], trends[m.id]) for m in scalars], currency=currency)
+    components.card_grid([(m, *cards[m.id]) for m in scalars], currency=currency)
 
     # Table metrics get the full width; per-item breakdowns of scalar metrics sit side by side.
-    wide = [m for m in metrics if m.kind == "table"]
-    narrow = [m for m in scalars if results[m.id][0].table is not None]
+    narrow = [m for m in scalars if cards[m.id][0].table is not None]
     if wide or narrow:
         st.subheader("Breakdowns", anchor=False)
     for m in wide:
-        _breakdown(tier, m, results[m.id][0], period, currency)
+        _breakdown(tier, m, tables[m.id], period, currency)
     for start in range(0, len(narrow), 2):
         for column, m in zip(st.columns(2), narrow[start:start + 2]):
             with column:
-                _breakdown(tier, m, results[m.id][0], period, currency)
+                _breakdown(tier, m, cards[m.id][0], period, currency)
 
     # Every number has rows behind it; a table metric only when it carries rows beyond its table.
-    drillable = scalars + [m for m in wide if results[m.id][0].detail is not None]
+    drillable = scalars + [m for m in wide if tables[m.id].detail is not None]
     if not drillable:
         return
     st.subheader("Behind the numbers", anchor=False)
     chosen = st.selectbox("Show the rows behind …", [m.id for m in drillable], key=f"{tier}_drill",
                           format_func=lambda mid: next(m.label for m in drillable if m.id == mid))
     metric = next(m for m in drillable if m.id == chosen)
-    current = results[metric.id][0] if metric.kind == "table" else state.cached(metric_rows, filters, metric.id, period)
+    current = tables[metric.id] if metric.kind == "table" else state.cached(metric_rows, filters, metric.id, period)
     st.caption(metric.definition)
     if metric.kind == "scalar":
-        components.trend_chart(metric, trends[metric.id], currency=currency, key=f"{tier}_{metric.id}_trend")
+        components.trend_chart(metric, cards[metric.id][2], currency=currency, key=f"{tier}_{metric.id}_trend")
     components.data_table(current.detail, file_name=_file_name(metric, period), key=f"{tier}_{metric.id}_detail",
                           empty=f"No rows behind this number. {current.reason or ''}".strip(), currency=currency)

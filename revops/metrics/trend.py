@@ -21,7 +21,18 @@ def trend(metric_id: str, frames: Frames, period: Period, points: int = 12) -> p
     Columns as_of, value (null where the metric is empty at that point).
     """
     ends = trend_points(period, points)
-    values = values_at(metric_id, frames, [period.shifted_to(end) for end in ends])
+    return _points(ends, values_at(metric_id, frames, [period.shifted_to(end) for end in ends]))
+
+
+def trend_and_previous(metric_id: str, frames: Frames, period: Period,
+                       points: int = 12) -> tuple[pl.DataFrame, float | None]:
+    """trend() and the metric's value over the previous period, worked out together (one pass with a series)."""
+    ends = trend_points(period, points)
+    values = values_at(metric_id, frames, [*(period.shifted_to(end) for end in ends), period.previous()])
+    return _points(ends, values[:-1]), values[-1]
+
+
+def _points(ends: list[dt.date], values: list[float | None]) -> pl.DataFrame:
     return pl.DataFrame({"as_of": ends, "value": values}, schema={"as_of": pl.Date, "value": pl.Float64})
 
 
@@ -39,4 +50,4 @@ def compare(metric_id: str, frames: Frames, period: Period) -> tuple[MetricResul
     return compute(metric_id, frames, period), compute(metric_id, frames, period.previous(), details=False)
 
 
-__all__ = ["compare", "trend", "trend_points", "values_at"]
+__all__ = ["compare", "trend", "trend_and_previous", "trend_points", "values_at"]
