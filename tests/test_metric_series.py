@@ -56,3 +56,12 @@ def test_every_series_belongs_to_a_registered_scalar_metric():
     """A series is a fast path of a metric of the registry, never a second metric."""
     from revops.metrics.registry import BY_ID
     assert all(mid in BY_ID and BY_ID[mid].kind == "scalar" for mid in SERIES)
+
+
+def test_breakdown_flag_says_which_scalar_metrics_give_a_table(demo_frames):
+    """A card takes its value from the series unless the metric gives a breakdown table: the flag must be right."""
+    from revops.metrics.registry import BY_ID
+    period = Period.ending(default_as_of(demo_frames, D(2030, 1, 1)), fiscal_start_month=1)
+    gives_table = {m.id for m in BY_ID.values() if m.kind == "scalar"
+                   and compute(m.id, demo_frames, period, details=False).table is not None}
+    assert gives_table == {m.id for m in BY_ID.values() if m.breakdown}

@@ -6,7 +6,7 @@ import datetime as dt
 import polars as pl
 
 from revops.frames import frames_from_tables
-from revops.metrics.trend import compare, trend, trend_and_previous, trend_points
+from revops.metrics.trend import compare, trend, trend_with, trend_points
 from revops.period import Period
 
 D = dt.date
@@ -53,13 +53,14 @@ def test_compare_gives_the_period_and_the_one_of_same_length_before():
     assert (now.value, before.value) == (300.0, 100.0)
 
 
-def test_trend_and_previous_give_the_trend_and_the_previous_period_value():
+def test_trend_with_give_the_trend_and_the_previous_period_value():
     """ARR as of 15 Jun, 30-day periods: points 30 Apr and 31 May (a and b: 12 × 150 = 1800); the previous
     period (17 Apr – 16 May) ends with both active too: 1800."""
     subs = pl.DataFrame({"subscription_id": ["1", "2"], "account_id": ["a", "b"],
                          "start_date": [D(2024, 1, 1), D(2024, 4, 15)], "end_date": [None, None],
                          "mrr": [100.0, 50.0]})
     frames = frames_from_tables({"subscriptions": subs})
-    points, before = trend_and_previous("arr", frames, Period.ending(D(2024, 6, 15), 30), points=2)
+    period = Period.ending(D(2024, 6, 15), 30)
+    points, others = trend_with("arr", frames, period, 2, [period.previous()])
     assert points.rows() == [(D(2024, 4, 30), 1800.0), (D(2024, 5, 31), 1800.0)]
-    assert before == 1800.0
+    assert others == [1800.0]

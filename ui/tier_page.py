@@ -8,7 +8,7 @@ from revops.errors import user_message
 from revops.format import describe_filters, describe_period
 from revops.frames import Frames
 from revops.metrics import trend as metric_trend
-from revops.metrics.registry import TIERS, Metric, MetricResult, by_tier, compute
+from revops.metrics.registry import BY_ID, SERIES, TIERS, Metric, MetricResult, by_tier, compute
 from revops.period import Period
 from ui import components, sidebar, state
 
@@ -41,28 +41,38 @@ def table_metric(frames: Frames, metric_id: str, period: Period) -> MetricResult
 
 def card_values(frames: Frames, metric_id: str, period: Period,
                 points: int) -> tuple[MetricResult, MetricResult, pl.DataFrame | None]:
-    """A card's numbers: the metric over the period (value and table, no rows), over the previous period of
-    the same length, and at the last `points` period ends (as_of, value; None when it cannot be computed).
+    """A card's numbers: the metric over the period (value and breakdown table, no rows), over the previous
+    period of the same length, and at the last `points` period ends (as_of, value; None when it cannot be
+    computed).
 
-    The previous period and the trend points are worked out together: a metric with a series does them
-    in one pass. The rows behind a number are computed only for the metric the drill-down shows
-    (metric_rows): building and keeping them for every card costs seconds and gigabytes at a million deals.
+    They are worked out together: a metric with a series does them in one pass (its own function runs
+    only for a breakdown table or to say why a value is empty). The rows behind a number are computed
+    only for the metric the drill-down shows (metric_rows): building and keeping them for every card costs
+    seconds and gigabytes at a million deals.
     """
+    metric = BY_ID[metric_id]
+    by_series = metric_id in SERIES and not metric.breakdown
     try:
-        current = compute(metric_id, frames, period, details=False)
+        current = None if by_series else compute(metric_id, frames, period, details=False)
     except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
         return _failed(exc), _failed(exc), None
     try:
-        trend, before = metric_trend.trend_and_previous(metric_id, frames, period, points)
+        trend, values = metric_trend.trend_with(metric_id, frames, period, points,
+                                                [period.previous(), *([period] if by_series else [])])
     except Exception:  # noqa: BLE001  (the card still shows the value; the chart says there is no trend)
-        return current, _previous(frames, metric_id, period), None
-    # An empty previous value comes with the metric's reason (the card says why there is no change).
-    return current, MetricResult(before) if before is not None else _previous(frames, metric_id, period), trend
+        trend, values = None, []
+    # An empty value comes with the metric's reason (the card says why there is no number or no change).
+    if current is None:
+        current = _value(frames, metric_id, period, values[1] if len(values) > 1 else None)
+    return current, _value(frames, metric_id, period.previous(), values[0] if values else None), trend
 
 
-def _previous(frames: Frames, metric_id: str, period: Period) -> MetricResult:
+def _value(frames: Frames, metric_id: str, period: Period, value: float | None) -> MetricResult:
+    """The metric's value over the period when known, else the metric itself (with the reason it is empty)."""
+    if value is not None:
+        return MetricResult(value)
     try:
-        return compute(metric_id, frames, period.previous(), details=False)
+        return compute(metric_id, frames, period, details=False)
     except Exception as exc:  # noqa: BLE001  (shown on the card, see _failed)
         return _failed(exc)
 

@@ -129,7 +129,7 @@ FEATURE_DAYS = 30
 @metric("feature_adoption", "diagnostic", "Feature adoption", "ratio",
         "Average, over every feature in the usage data, of the share of active accounts (ARR > 0 at the as-of "
         "date) that used the feature (events or active users above 0) in the 30 days to as-of. The table "
-        "gives the share per feature.")
+        "gives the share per feature.", breakdown=True)
 def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     """Mean over features of (active accounts using it in the 30 days to as_of ÷ active accounts)."""
     features = usage_features(frames)
@@ -336,7 +336,7 @@ def _count_in_file(frames: Frames) -> dict[str, list[tuple[int, int, int]]]:
         "kickoff, a subscription's end) and optional keys, which are checked only when filled, and a lost "
         "reason, expected on lost deals only. Valid means, for example, amounts not negative, probabilities "
         "between 0 and 1, scores between 0 and 100, a close or response not before the creation, an end after "
-        "the start and a stage the settings place. The table gives the share per table.")
+        "the start and a stage the settings place. The table gives the share per table.", breakdown=True)
 def data_quality(frames: Frames, period: Period) -> MetricResult:
     """Filled and valid cells ÷ expected cells over the non-empty tables."""
     cells = cell_quality(frames)

@@ -52,19 +52,20 @@ class Metric:
     definition: str
     compute: MetricFn
     kind: Literal["scalar", "table"] = "scalar"
+    breakdown: bool = False  # a scalar that also gives a table (per feature, per table) beside its value
 
 
 REGISTRY: list[Metric] = []
 BY_ID: dict[str, Metric] = {}
 
 
-def metric(id: str, tier: Tier, label: str, unit: str, definition: str, *,
-           higher_is_better: bool = True, kind: Literal["scalar", "table"] = "scalar") -> Callable[[MetricFn], MetricFn]:
+def metric(id: str, tier: Tier, label: str, unit: str, definition: str, *, higher_is_better: bool = True,
+           kind: Literal["scalar", "table"] = "scalar", breakdown: bool = False) -> Callable[[MetricFn], MetricFn]:
     """Register the decorated function as the one way to compute metric `id`."""
     def register(fn: MetricFn) -> MetricFn:
         if id in BY_ID:
             raise ValueError(f"metric {id!r} registered twice")
-        m = Metric(id, tier, label, unit, higher_is_better, " ".join(definition.split()), fn, kind)
+        m = Metric(id, tier, label, unit, higher_is_better, " ".join(definition.split()), fn, kind, breakdown)
         REGISTRY.append(m)
         BY_ID[id] = m
         return fn

@@ -24,12 +24,13 @@ def trend(metric_id: str, frames: Frames, period: Period, points: int = 12) -> p
     return _points(ends, values_at(metric_id, frames, [period.shifted_to(end) for end in ends]))
 
 
-def trend_and_previous(metric_id: str, frames: Frames, period: Period,
-                       points: int = 12) -> tuple[pl.DataFrame, float | None]:
-    """trend() and the metric's value over the previous period, worked out together (one pass with a series)."""
+def trend_with(metric_id: str, frames: Frames, period: Period, points: int,
+               others: list[Period]) -> tuple[pl.DataFrame, list[float | None]]:
+    """trend() and the metric's values over `others` (say the previous period), worked out together: one pass
+    for a metric with a series."""
     ends = trend_points(period, points)
-    values = values_at(metric_id, frames, [*(period.shifted_to(end) for end in ends), period.previous()])
-    return _points(ends, values[:-1]), values[-1]
+    values = values_at(metric_id, frames, [*(period.shifted_to(end) for end in ends), *others])
+    return _points(ends, values[:len(ends)]), values[len(ends):]
 
 
 def _points(ends: list[dt.date], values: list[float | None]) -> pl.DataFrame:
@@ -50,4 +51,4 @@ def compare(metric_id: str, frames: Frames, period: Period) -> tuple[MetricResul
     return compute(metric_id, frames, period), compute(metric_id, frames, period.previous(), details=False)
 
 
-__all__ = ["compare", "trend", "trend_and_previous", "trend_points", "values_at"]
+__all__ = ["compare", "trend", "trend_with", "trend_points", "values_at"]
