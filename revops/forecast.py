@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from revops.format import currency_symbol
 from revops.frames import Frames
+from revops.funnel import _id_runs
 from revops.memo import derived
 from revops.metrics import compute
 from revops.metrics.common import (
@@ -240,6 +241,55 @@ def _observations(frames: Frames, columns: list[str], rows: pl.Series | None = N
     return out if rows is None else out.select(pl.all().gather(pl.concat(positions).arg_sort()))
 
 
+def _ranks(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct ids sorted (nulls left out), and each id's rank among them (null for a null id)."""
+    order = ids.arg_sort(nulls_last=True)
+    ordered = ids.gather(order)
+    first = (ordered != ordered.shift(1)).fill_null(True) & ordered.is_not_null()
+    rank = pl.select(pl.when(ordered.is_not_null()).then(first.cast(pl.UInt32).cum_sum() - 1)).to_series()
+    # The ranks are put back in the ids' order by the inverse of the sort (integers: cheap to sort).
+    return ordered.filter(first), rank.gather(order.arg_sort()).alias("code")
+
+
+def _codes_of(ids: pl.Series, keys: pl.Series) -> pl.Series:
+    """Each id's rank among `keys` (sorted distinct ids): null when null or not among them."""
+    if ids.equals(keys):  # every deal sighted, each once, in id order (a history stored by deal): no search
+        return pl.int_range(keys.len(), dtype=pl.UInt32, eager=True)
+    if keys.is_empty():
+        return pl.Series([None] * ids.len(), dtype=pl.UInt32)
+    at = keys.search_sorted(ids, side="left").clip(0, keys.len() - 1).cast(pl.UInt32)
+    return pl.select(pl.when(keys.gather(at) == ids).then(at)).to_series()
+
+
+def _coded_sightings(frames: Frames, keys: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Each sighting's (see _observations) id as its rank among `keys` (sorted distinct ids; null when null or
+    not among them), and the distinct ids sighted that are not among them."""
+    # Stage history is mostly stored by deal: its ids are looked up once per run of a deal's rows, not per row.
+    runs, row_run = _id_runs(frames.stage_history)
+    sighted = [runs["opportunity_id"]]
+    if frames.snapshots is not None:
+        sighted.append(frames.snapshots["opportunity_id"])
+    codes = [_codes_of(ids, keys) for ids in sighted]
+    strays = pl.concat([ids.filter(code.is_null()) for ids, code in zip(sighted, codes)]).drop_nulls().unique()
+    return pl.concat([codes[0].gather(row_run), *codes[1:]]), strays
+
+
+def _sighting_codes(frames: Frames) -> tuple[pl.Series, pl.Series]:
+    """Each sighting's code and each deal's code (in table order): codes order as the ids they stand for.
+
+    The codes rank the deals' ids and any id sighted that is no deal's: a sort by code is a sort by id,
+    but integers sort and compare far faster than text, and millions of them take a fraction of the memory.
+    """
+    ids = frames.opportunities["opportunity_id"]
+    keys, deal_codes = _ranks(ids)
+    codes, strays = _coded_sightings(frames, keys)
+    if strays.is_empty():
+        return codes, deal_codes
+    # Ids sighted that are no deal's (rare) are ranked with the deals' ids: every group keeps its place.
+    keys, all_codes = _ranks(pl.concat([ids, strays]))
+    return _coded_sightings(frames, keys)[0], all_codes.head(ids.len())
+
+
 class _Timeline(NamedTuple):
     """Deals' sightings grouped by deal (see _timeline)."""
 
@@ -255,25 +305,24 @@ def _timeline(frames: Frames) -> _Timeline:
     The timeline keeps a sighting's number (see _observations), its group, its day and whether the
     next one is the same deal's, not its values: at a million deals the full sightings would hold half
     a gigabyte per frames, and a day needs the values of the few deals it rebuilds. Deals are placed in
-    their group here, once, so that a day joins and sorts no text.
+    their group here, once, so that a day joins and sorts no text; the sightings are grouped by their
+    ids' codes (see _sighting_codes), not by the ids.
     """
     def make() -> _Timeline:
-        ids = frames.opportunities["opportunity_id"]
-        sightings = _observations(frames, ["opportunity_id", "seen_at"])
-        seen_ids, seen_at = sightings["opportunity_id"], sightings["seen_at"]
-        del sightings
+        codes, deal_codes = _sighting_codes(frames)
+        seen_at = _observations(frames, ["seen_at"])["seen_at"]
         dated = None if seen_at.null_count() == 0 else seen_at.is_not_null().arg_true()
         if dated is not None:  # a sighting without a time is never 'by then'
-            seen_ids, seen_at = seen_ids.gather(dated), seen_at.gather(dated)
-        # The order alone is sorted (ties in table order), then each column put in it: sorting the whole
-        # frame would hold it twice over, a few hundred MB at a million deals.
-        order = pl.DataFrame({"id": seen_ids, "at": seen_at}).select(
-            pl.arg_sort_by("id", "at", maintain_order=True)).to_series()
+            codes, seen_at = codes.gather(dated), seen_at.gather(dated)
+        # The order alone is sorted (ties in table order; null ids first, as text sorts), then each column put
+        # in it: sorting the whole frame would hold it twice over.
+        order = pl.DataFrame({"code": codes, "at": seen_at}).select(
+            pl.arg_sort_by("code", "at", maintain_order=True)).to_series()
         # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
         days = seen_at.cast(pl.Date).gather(order)
         del seen_at
-        seen_ids = seen_ids.gather(order)
-        same_next = (seen_ids.shift(-1) == seen_ids).fill_null(False)
+        codes = codes.gather(order)
+        same_next = (codes.shift(-1) == codes).fill_null(False)  # a sighting of no id is a group of its own
         ends = ~same_next
         timeline = pl.DataFrame({
             "row": order if dated is None else dated.gather(order),
@@ -281,14 +330,18 @@ def _timeline(frames: Frames) -> _Timeline:
             "day": days,
             "same_next": same_next,
         })
-        group_ids, group_days = seen_ids.filter(ends), days.filter(ends)
-        del seen_ids
-        if group_ids.is_empty():
-            group = pl.Series("grp", [None] * ids.len(), dtype=pl.UInt32)
+        group_codes, group_days = codes.filter(ends), days.filter(ends)
+        del codes
+        # The groups of sightings without an id come first and are no deal's; the others' codes are sorted.
+        unnamed = group_codes.null_count()
+        group_codes = group_codes.slice(unnamed)
+        if group_codes.is_empty():
+            group = pl.Series("grp", [None] * deal_codes.len(), dtype=pl.UInt32)
         else:
-            # The groups' ids are sorted: a binary search places each deal in its group, if it has one.
-            at = group_ids.search_sorted(ids, side="left").clip(0, group_ids.len() - 1).cast(pl.UInt32)
-            group = pl.select(pl.when(group_ids.gather(at) == ids).then(at)).to_series().alias("grp")
+            # A binary search places each deal in its group, if it has one.
+            at = group_codes.search_sorted(deal_codes, side="left").clip(0, group_codes.len() - 1).cast(pl.UInt32)
+            group = pl.select(pl.when(group_codes.gather(at) == deal_codes).then(at + unnamed)).to_series().alias(
+                "grp")
         return _Timeline(timeline, group, group_days.gather(group))
     return derived(frames, "deal_sightings", make)
 

@@ -509,3 +509,32 @@ def test_inbound_share_as_known_then(ids, link, share):
     frames = frames_from_tables({"opportunities": deals, "leads": leads})
     lean, full = F.prepare_bookings(frames, PERIOD), F.prepare(frames, PERIOD)
     assert lean.lead_effect.inbound_share == full.lead_effect.inbound_share == share
+
+
+def test_timeline_groups_by_id_order_with_unnamed_and_stray_sightings_and_ties():
+    """Sightings group by id (ids out of order, a deal's rows apart), then time, ties in table order; a sighting
+    without an id is a group of its own, first; an id that is no deal's keeps its place among the ids."""
+    ts = dt.datetime
+    deals = pl.DataFrame({"opportunity_id": ["C", "A", "B", "Q"], "stage": ["Proposal"] * 4})
+    history = pl.DataFrame({  # sightings 0-5
+        "opportunity_id": ["C", "C", "A", None, "X", "A"],
+        "stage": ["Proposal"] * 6,
+        "changed_at": [ts(2024, 1, 3, 10), ts(2024, 1, 2, 9), ts(2024, 1, 5), ts(2024, 1, 1), ts(2024, 1, 4), None],
+    })
+    snaps = pl.DataFrame({  # sightings 6-9
+        "snapshot_date": [D(2024, 1, 5), D(2024, 1, 2), D(2023, 12, 31), D(2024, 1, 1)],
+        "opportunity_id": ["A", "B", None, "AA"], "stage": ["Proposal"] * 4,
+    })
+    timeline = F._timeline(frames_from_tables({"opportunities": deals, "stage_history": history}, snapshots=snaps))
+    # Ids in order: (none), A, AA, B, C, X. The two unnamed sightings by time: 8 (31 Dec), 3 (1 Jan), one group
+    # each. A: 2 and 6 both at 5 Jan 00:00 -> table order; 5 has no time and is left out. AA: 9 (no deal's).
+    # B: 7. C: 1 (2 Jan) before 0 (3 Jan). X: 4 (no deal's).
+    assert timeline.sightings["row"].to_list() == [8, 3, 2, 6, 9, 7, 1, 0, 4]
+    assert timeline.sightings["grp"].to_list() == [0, 1, 2, 2, 3, 4, 5, 5, 6]
+    assert timeline.sightings["same_next"].to_list() == [False, False, True, False, False, False, True, False, False]
+    assert timeline.sightings["day"].to_list() == [D(2023, 12, 31), D(2024, 1, 1), D(2024, 1, 5), D(2024, 1, 5),
+                                                   D(2024, 1, 1), D(2024, 1, 2), D(2024, 1, 2), D(2024, 1, 3),
+                                                   D(2024, 1, 4)]
+    # Deals C, A, B, Q: groups 5, 2, 4 and none (Q is never seen); their latest days 3 Jan, 5 Jan, 2 Jan.
+    assert timeline.group.to_list() == [5, 2, 4, None]
+    assert timeline.last_day.to_list() == [D(2024, 1, 3), D(2024, 1, 5), D(2024, 1, 2), None]
