@@ -14,21 +14,9 @@ from revops.forecast import LEVERS, Levers
 
 MAX_NAME = 60
 
-# The scenarios last read from each file, with the file's stamp then (see _file_stamp).
+# The scenarios last read from each file, with the file's stamp then (see store.file_stamp).
 _READ: dict[str, tuple[tuple, dict[str, Levers]]] = {}
 _READ_LOCK = threading.Lock()
-
-
-def _file_stamp(path: Path) -> tuple:
-    """Modification time and size of the file and of its write-ahead log: every commit changes one of them."""
-    stamp = []
-    for part in (path, path.with_name(path.name + ".wal")):
-        try:
-            info = part.stat()
-            stamp.append((info.st_mtime_ns, info.st_size))
-        except FileNotFoundError:
-            stamp.append(None)
-    return tuple(stamp)
 
 
 def clean_name(name: str) -> str:
@@ -58,7 +46,7 @@ def load_scenarios(db: str | os.PathLike[str] | None) -> dict[str, Levers]:
     second: the file is read again only when it changed since the last read (by any process).
     """
     path = store.resolve_db(db)
-    stamp = _file_stamp(path)  # taken before the read: a commit racing the read makes the next call read again
+    stamp = store.file_stamp(path)  # taken before the read: a commit racing the read makes the next call read again
     with _READ_LOCK:
         seen = _READ.get(str(path))
     if seen is not None and stamp[0] is not None and seen[0] == stamp:

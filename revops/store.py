@@ -169,6 +169,18 @@ def _close(path: Path, con: duckdb.DuckDBPyConnection) -> None:
             del _SHARED[key]
 
 
+def file_stamp(path: Path) -> tuple:
+    """Modification time and size of the file and of its write-ahead log: every commit changes one of them."""
+    stamp = []
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = part.stat()
+            stamp.append((info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 @contextmanager
 def connect(db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
             wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

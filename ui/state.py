@@ -57,18 +57,6 @@ def ensure_data() -> bool:
 _VERSION_SEEN: dict[str, tuple[tuple, int]] = {}
 
 
-def _file_stamp(path: Path) -> tuple:
-    """Modification time and size of the file and of its write-ahead log: every commit changes one of them."""
-    stamp = []
-    for part in (path, path.with_name(path.name + ".wal")):
-        try:
-            info = part.stat()
-            stamp.append((info.st_mtime_ns, info.st_size))
-        except FileNotFoundError:
-            stamp.append(None)
-    return tuple(stamp)
-
-
 def open_problem(exc: BaseException) -> str:
     """The sentence to show when the database file cannot be opened or built."""
     if isinstance(exc, store.StoreBusy):
@@ -87,7 +75,7 @@ def version() -> int:
     so the version is read again only when the file (or its log) changed since the last read.
     """
     path = db_path()
-    stamp = _file_stamp(path)  # taken before the read: a commit racing the read makes the next call re-read
+    stamp = store.file_stamp(path)  # taken before the read: a commit racing the read makes the next call re-read
     seen = _VERSION_SEEN.get(str(path))
     if seen is not None and stamp[0] is not None and seen[0] == stamp:
         return seen[1]

@@ -95,21 +95,32 @@ def engagement(frames: Frames, as_of: dt.date) -> pl.DataFrame:
         .join(recent.filter(~pl.col("current")).group_by("code").agg(activity_before=pl.col("activity").sum()),
               on="code", how="full", coalesce=True)
     )
-    now, before = pl.col("activity_now").fill_null(0.0), pl.col("activity_before").fill_null(0.0)
     return (
         active_codes(frames, as_of)
         .join(per_account, on="code", how="left")
-        .with_columns(
-            recency=(1 - pl.col("last_days_ago") / TREND_DAYS).clip(0, 1).fill_null(0.0),
-            frequency=(pl.col("weeks").fill_null(0) / 4).clip(0, 1),
-            breadth=(pl.col("features").fill_null(0) / n_features).clip(0, 1),
-            trend=pl.when(before > 0).then((0.5 * now / before).clip(0, 1))
-            .when(now > 0).then(pl.lit(1.0)).otherwise(pl.lit(0.0)),
-        )
-        .with_columns(score=25 * (pl.col("recency") + pl.col("frequency") + pl.col("breadth") + pl.col("trend")))
+        .with_columns(**engagement_parts(n_features))
+        .with_columns(score=ENGAGEMENT_SCORE)
         .select("account_id", "arr", "score", "recency", "frequency", "breadth", "trend")
         .sort("score")
     )
+
+
+def engagement_parts(n_features: int) -> dict[str, pl.Expr]:
+    """recency, frequency, breadth and trend (each 0-1, see engagement) from an account's usage tallies:
+    last_days_ago, weeks, features, activity_now, activity_before (null: no use)."""
+    now = pl.col("activity_now").cast(pl.Float64).fill_null(0.0)
+    before = pl.col("activity_before").cast(pl.Float64).fill_null(0.0)
+    return {
+        "recency": (1 - pl.col("last_days_ago") / TREND_DAYS).clip(0, 1).fill_null(0.0),
+        "frequency": (pl.col("weeks").fill_null(0) / 4).clip(0, 1),
+        "breadth": (pl.col("features").fill_null(0) / n_features).clip(0, 1),
+        "trend": pl.when(before > 0).then((0.5 * now / before).clip(0, 1))
+        .when(now > 0).then(pl.lit(1.0)).otherwise(pl.lit(0.0)),
+    }
+
+
+# An account's engagement, 0-100: 25 points for each part.
+ENGAGEMENT_SCORE = 25 * (pl.col("recency") + pl.col("frequency") + pl.col("breadth") + pl.col("trend"))
 
 
 @metric("engagement_score", "leading", "Engagement score", "score",

@@ -20,7 +20,7 @@ from revops.metrics.common import (
     _usage_codes, account_codes, day, days_before, days_to, is_number, usage_between, usage_features, used,
 )
 from revops.metrics.diagnostic import FEATURE_DAYS
-from revops.metrics.leading import HEALTH_FLOOR, TREND_DAYS, USAGE_DROP
+from revops.metrics.leading import ENGAGEMENT_SCORE, HEALTH_FLOOR, TREND_DAYS, USAGE_DROP, engagement_parts
 from revops.metrics.registry import compute, series
 from revops.period import Period
 from revops.reads import column_n_unique, reads_from_file, table_height
@@ -170,21 +170,13 @@ def engagement_score_series(frames: Frames, periods: list[Period]) -> list[float
     values: list[float | None] = []
     for i, as_of in enumerate(points):
         per_account = tallies[i]
-        # leading.engagement's scoring, expression for expression, so that each score is the same float.
-        now = pl.col("activity_now").cast(pl.Float64).fill_null(0.0)
-        before = pl.col("activity_before").cast(pl.Float64).fill_null(0.0)
+        # leading.engagement's own scoring expressions, so that each score is the same float.
         scores = (
             _active(frames, as_of)
             .join(per_account.select("code", "last_days_ago", "weeks", "features", "activity_now", "activity_before"),
                   on="code", how="left")
-            .with_columns(
-                recency=(1 - pl.col("last_days_ago") / TREND_DAYS).clip(0, 1).fill_null(0.0),
-                frequency=(pl.col("weeks").fill_null(0) / 4).clip(0, 1),
-                breadth=(pl.col("features").fill_null(0) / n_features).clip(0, 1),
-                trend=pl.when(before > 0).then((0.5 * now / before).clip(0, 1))
-                .when(now > 0).then(pl.lit(1.0)).otherwise(pl.lit(0.0)),
-            )
-            .select(score=25 * (pl.col("recency") + pl.col("frequency") + pl.col("breadth") + pl.col("trend")))
+            .with_columns(**engagement_parts(n_features))
+            .select(score=ENGAGEMENT_SCORE)
             .sort("score")
         )
         values.append(_number(scores["score"].mean()) if scores.height else None)
