@@ -49,6 +49,11 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def _peak_mb() -> float:
+    """The process's peak resident memory so far (which page raised it shows where the peak is)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _errors(at) -> list[str]:  # noqa: ANN001
     return [str(e.value)[:300] for e in at.exception] + [str(e.value)[:300] for e in at.error]
 
@@ -81,13 +86,13 @@ def time_page(page: str) -> dict:
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.switch_page(page)
-    out: dict = {"page": page, "first_render": _timed(at), "errors": _errors(at), "rss_mb": {}}
-    out["rss_mb"]["first_render"] = _rss_mb()
+    out: dict = {"page": page, "first_render": _timed(at), "errors": _errors(at), "rss_mb": {}, "peak_mb": {}}
+    out["rss_mb"]["first_render"], out["peak_mb"]["first_render"] = _rss_mb(), _peak_mb()
     for key in ("segment", "region"):
         if _set_first(at, key):
             out[f"rerun_{key}_filter"] = _timed(at)
             out["errors"] += _errors(at)
-            out["rss_mb"][f"{key}_filter"] = _rss_mb()
+            out["rss_mb"][f"{key}_filter"], out["peak_mb"][f"{key}_filter"] = _rss_mb(), _peak_mb()
     if page.endswith("forecast.py"):
         moved = _move_slider(at)
         if moved:
@@ -113,7 +118,7 @@ def main(argv: list[str]) -> int:
     for p in pages:
         results.append(time_page(p))
         if memory:  # where the memory goes, page by page
-            print(f"{p}: {results[-1]['rss_mb']}", file=sys.stderr, flush=True)
+            print(f"{p}: now {results[-1]['rss_mb']}, peak so far {results[-1]['peak_mb']}", file=sys.stderr, flush=True)
     report = {"data_load": load, "pages": results,
               "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if memory else None}
     print(json.dumps(report))
