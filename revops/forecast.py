@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from revops.format import currency_symbol
 from revops.frames import Frames
-from revops.funnel import _id_runs
+from revops.funnel import id_runs
 from revops.memo import derived
 from revops.metrics import compute
 from revops.metrics.common import (
@@ -265,7 +265,7 @@ def _coded_sightings(frames: Frames, keys: pl.Series) -> tuple[pl.Series, pl.Ser
     """Each sighting's (see _observations) id as its rank among `keys` (sorted distinct ids; null when null or
     not among them), and the distinct ids sighted that are not among them."""
     # Stage history is mostly stored by deal: its ids are looked up once per run of a deal's rows, not per row.
-    runs, row_run = _id_runs(frames.stage_history)
+    runs, row_run = id_runs(frames.stage_history)
     sighted = [runs["opportunity_id"]]
     if frames.snapshots is not None:
         sighted.append(frames.snapshots["opportunity_id"])

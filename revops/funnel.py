@@ -151,7 +151,7 @@ def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
     return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=2)
 
 
-def _id_runs(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+def id_runs(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     """Stage history cut into runs of consecutive rows of one deal: each run's opportunity_id, and each row's run
     number; once per history frame.
 
@@ -169,7 +169,7 @@ def _rows_of_codes(history: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
 
     The text ids are joined once per run of a deal's rows, not once per row; each row then takes its run's code.
     """
-    runs, row_run = _id_runs(history)
+    runs, row_run = id_runs(history)
     run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
     return history.select("stage", "changed_at").with_columns(code=run_code.gather(row_run)).filter(
         pl.col("code").is_not_null())
@@ -583,6 +583,6 @@ def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, un
     return Bottleneck(worst["stage"], worst["rate"], worst["entered"], text + ".")
 
 
-__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_deals", "cohort_last_change", "history_span", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
+__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_deals", "cohort_last_change", "history_span", "id_runs", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
            "FUNNEL_KINDS", "days_in_stage", "deal_cohort", "funnel_table", "heatmap_cells", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
            "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

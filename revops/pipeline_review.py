@@ -10,7 +10,7 @@ import polars as pl
 from revops.errors import UserError
 from revops.format import format_date
 from revops.frames import Frames
-from revops.funnel import _id_runs as id_runs, history_span
+from revops.funnel import history_span, id_runs
 from revops.memo import derived
 from revops.metrics.common import closed_between, deal_columns, open_at, target_between
 from revops.period import Period, quarter_bounds
