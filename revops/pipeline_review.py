@@ -112,16 +112,16 @@ def history_events(frames: Frames) -> pl.DataFrame:
     )
 
 
-def state_from_history(frames: Frames, day: dt.date) -> pl.DataFrame:
+def state_from_history(frames: Frames, day: dt.date, events: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every deal that existed at the end of `day`, as it stood then, rebuilt from stage history.
 
     A deal exists from its created_at (else its first history row; a deal with neither always
     exists). Its state is its last history row on or before the day; before its first row it was
     open at the first row's amount and close date; a deal with no history is open from creation
     to its close date at its current amount and close date. Missing amounts and close dates fall
-    back to the deal's current ones.
+    back to the deal's current ones. `events` may give history_events(frames) when the caller has it.
     """
-    events = history_events(frames)
+    events = history_events(frames) if events is None else events
     cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
     last = events.filter(pl.col("changed_at") < cutoff).group_by("opportunity_id").agg(
         pl.col("state", "stage_name", "funnel_step", "amount", "close_date").last().name.prefix("at_"))
@@ -235,7 +235,8 @@ def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scop
         note = (f"Compared the opportunity snapshots of {format_date(snap_a)} and {format_date(snap_b)} "
                 "(the latest on or before each date).")
     else:
-        at_a, at_b = state_from_history(frames, start), state_from_history(frames, end)
+        events = history_events(frames)  # sorted once for both dates
+        at_a, at_b = state_from_history(frames, start, events), state_from_history(frames, end, events)
         source = "stage history"
         note = ("Rebuilt from stage history (each change carries the stage, amount and close date of its day); "
                 "no two different snapshots cover these dates.")
