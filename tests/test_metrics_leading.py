@@ -9,6 +9,7 @@ import pytest
 from revops.frames import Frames, empty_frames, frames_from_tables
 from revops.metrics import compute
 from revops.period import Period
+from tests.tables import subs, usage
 
 D, T = dt.date, dt.datetime
 AS_OF = D(2024, 6, 30)
@@ -26,25 +27,6 @@ def deals(*rows: tuple[dt.date, float | None]) -> Frames:
         {"opportunity_id": [f"o{i}" for i in range(len(rows))], "stage": ["Prospecting"] * len(rows),
          "created_at": [r[0] for r in rows], "amount": [r[1] for r in rows]},
         schema={"opportunity_id": pl.String, "stage": pl.String, "created_at": pl.Date, "amount": pl.Float64})})
-
-
-def subs(*rows: tuple[str, float] | tuple[str, float, dt.date | None]) -> pl.DataFrame:
-    """Subscriptions from (account, mrr[, end]) rows, all started in 2023."""
-    return pl.DataFrame(
-        {"subscription_id": [str(i) for i in range(len(rows))], "account_id": [r[0] for r in rows],
-         "start_date": [D(2023, 1, 1)] * len(rows), "end_date": [r[2] if len(r) > 2 else None for r in rows],
-         "mrr": [r[1] for r in rows]},
-        schema={"subscription_id": pl.String, "account_id": pl.String, "start_date": pl.Date, "end_date": pl.Date,
-                "mrr": pl.Float64})
-
-
-def usage(*rows: tuple[str, dt.date, str | None, int | None, int | None]) -> pl.DataFrame:
-    """Usage from (account, date, feature, active_users, events) rows."""
-    return pl.DataFrame(
-        {"account_id": [r[0] for r in rows], "date": [r[1] for r in rows], "feature": [r[2] for r in rows],
-         "active_users": [r[3] for r in rows], "events": [r[4] for r in rows]},
-        schema={"account_id": pl.String, "date": pl.Date, "feature": pl.String, "active_users": pl.Int64,
-                "events": pl.Int64})
 
 
 NOTHING = empty_frames()

@@ -10,30 +10,13 @@ from revops.frames import Frames, frames_from_tables
 from revops.metrics import compute
 from revops.metrics.trend import values_at
 from revops.period import Period
+from tests.tables import subs, usage
 
 D = dt.date
 AS_OF = D(2024, 6, 30)
 # At AS_OF: the 28 days to as-of are 3–30 June, the 28 before them 6 May – 2 June (5 May is outside both),
 # the 30 days of adoption 1–30 June.
 USAGE_METRICS = ("engagement_score", "at_risk_arr", "feature_adoption", "usage_trend")
-
-
-def subs(*rows: tuple[str, float, dt.date | None]) -> pl.DataFrame:
-    """Subscriptions from (account, mrr, end) rows, all started on 1 Jan 2023."""
-    return pl.DataFrame(
-        {"subscription_id": [str(i) for i in range(len(rows))], "account_id": [r[0] for r in rows],
-         "start_date": [D(2023, 1, 1)] * len(rows), "end_date": [r[2] for r in rows], "mrr": [r[1] for r in rows]},
-        schema={"subscription_id": pl.String, "account_id": pl.String, "start_date": pl.Date, "end_date": pl.Date,
-                "mrr": pl.Float64})
-
-
-def usage(*rows: tuple[str, dt.date, str | None, int | None, int | None]) -> pl.DataFrame:
-    """Usage from (account, date, feature, active_users, events) rows."""
-    return pl.DataFrame(
-        {"account_id": [r[0] for r in rows], "date": [r[1] for r in rows], "feature": [r[2] for r in rows],
-         "active_users": [r[3] for r in rows], "events": [r[4] for r in rows]},
-        schema={"account_id": pl.String, "date": pl.Date, "feature": pl.String, "active_users": pl.Int64,
-                "events": pl.Int64})
 
 
 def frames(subscriptions: pl.DataFrame, use: pl.DataFrame | None = None,
