@@ -42,6 +42,16 @@ def ratio(numerator: float | None, denominator: float | None, reason: str,
     return MetricResult(float(numerator) / float(denominator), None, detail, table)  # type: ignore[arg-type]
 
 
+def ratio_value(numerator: float | None, denominator: float | None) -> float | None:
+    """ratio()'s value alone (None for a 0 or unknown denominator): what a series gives for a ratio metric."""
+    return ratio(numerator, denominator, "").value
+
+
+def finite_value(value: object) -> float | None:
+    """result()'s value alone (None unless a finite number): what a series gives for any other metric."""
+    return float(value) if is_number(value) else None  # type: ignore[arg-type]
+
+
 def detail(make: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:
     """The drill-down rows make() builds, or None when only the value is wanted (trend points, the previous period)."""
     return make() if details_wanted() else None

@@ -14,7 +14,7 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import deals, ratio, result, target_between
+from revops.metrics.common import deals, finite_value, ratio_value, target_between
 from revops.metrics.registry import series
 from revops.period import Period
 
@@ -78,16 +78,6 @@ def windows_of(periods: list[Period]) -> list[Window]:
 def day_number(d: dt.date) -> int:
     """A date as Polars stores it (days since 1970-01-01), to compare with Int32 day columns."""
     return (d - dt.date(1970, 1, 1)).days
-
-
-def ratio_value(numerator: float | None, denominator: float | None) -> float | None:
-    """numerator ÷ denominator exactly as the metrics' common.ratio gives it (None for a 0 or unknown denominator)."""
-    return ratio(numerator, denominator, "").value
-
-
-def finite_value(value: float | None) -> float | None:
-    """The value exactly as the metrics' common.result gives it (None when missing or not finite)."""
-    return result(value, "").value
 
 
 # ---------------------------------------------------------------------------------------

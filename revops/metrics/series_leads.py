@@ -11,11 +11,10 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import deals, fractional_minutes
+from revops.metrics.common import deals, fractional_minutes, ratio_value
 from revops.metrics.diagnostic import reached_mql, reached_sql
 from revops.metrics.registry import series
 from revops.metrics.series_deals import (
-    ratio_value,
     sorted_days,
     window_bounds,
     window_counts,

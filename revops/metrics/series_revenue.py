@@ -10,23 +10,14 @@ import polars as pl
 
 from revops.frames import Frames
 from revops.memo import derived
-from revops.metrics.common import day, fractional_days, lifecycle_won, ratio, result, spend_between, total
+from revops.metrics.common import (day, finite_value, fractional_days, lifecycle_won, ratio_value, spend_between,
+                                   total)
 from revops.metrics.north_star import last_closed_quarters
 from revops.metrics.registry import series
 from revops.period import Period, month_ends, years_before
 from revops.revenue import MOVEMENT_SIGN, covering, every_movement, subscriptions_by_account
 
 _ONE_DAY = dt.timedelta(days=1)
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """The metric functions' ratio() value: None for a zero or unknown denominator."""
-    return ratio(numerator, denominator, "").value
-
-
-def _number(value: float | None) -> float | None:
-    """The metric functions' result() value: None unless a finite number."""
-    return result(value, "").value
 
 
 # ---------------------------------------------------------------------------------------
@@ -87,7 +78,8 @@ def _account_arr(subs: pl.DataFrame, points: list[dt.date]) -> list[pl.Series]:
     """
     rows = subscriptions_by_account(subs)
     accounts = int(rows["code"][-1]) + 1 if rows.height else 0
-    spans = covering(rows.select("code", "start_date", "end_date", "mrr"), points).select("code", "mrr", "first", "stop")
+    spans = (covering(rows.select("code", "start_date", "end_date", "mrr"), points)
+             .select("code", "mrr", "first", "stop"))
     out = []
     for at in range(len(points)):
         on_day = (spans.filter((pl.col("first") <= at) & (pl.col("stop") > at))
@@ -170,21 +162,21 @@ def arr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     if subs.height == 0:
         return [None] * len(periods)
     arr = arr_on_days(subs, [p.as_of for p in periods])
-    return [_number(arr[p.as_of]) for p in periods]
+    return [finite_value(arr[p.as_of]) for p in periods]
 
 
 @series("nrr")
 def nrr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """NRR at each period's as-of."""
     retention, _ = retention_on(frames.subscriptions, _year_pairs(periods))
-    return [_ratio(r.arr_now, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
+    return [ratio_value(r.arr_now, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
 
 
 @series("grr")
 def grr_series(frames: Frames, periods: list[Period]) -> list[float | None]:
     """GRR at each period's as-of."""
     retention, _ = retention_on(frames.subscriptions, _year_pairs(periods))
-    return [_ratio(r.arr_kept, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
+    return [ratio_value(r.arr_kept, r.arr_then) for r in map(retention.__getitem__, _year_pairs(periods))]
 
 
 @series("ltv_to_cac")
@@ -207,7 +199,7 @@ def ltv_to_cac_series(frames: Frames, periods: list[Period]) -> list[float | Non
         if a.accounts == 0 or r.base == 0 or r.churned == 0 or spent <= 0:
             out.append(None)
         else:
-            out.append(_ratio(ltv, cac))
+            out.append(ratio_value(ltv, cac))
     return out
 
 
@@ -220,7 +212,7 @@ def magic_number_series(frames: Frames, periods: list[Period]) -> list[float | N
     out: list[float | None] = []
     for (_, q_end), (b_start, b_end) in quarters:
         spend = total(spend_between(frames, b_start, b_end), "amount")
-        out.append(None if subs.height == 0 else _ratio(arr[q_end] - arr[b_end], spend))
+        out.append(None if subs.height == 0 else ratio_value(arr[q_end] - arr[b_end], spend))
     return out
 
 
@@ -231,7 +223,7 @@ def net_new_arr_series(frames: Frames, periods: list[Period]) -> list[float | No
     if subs.height == 0:
         return [None] * len(periods)
     net = _window_sums(subs, periods, MOVEMENT_SIGN)
-    return [_number(12.0 * v) if month_ends(p.start, p.end) else None for p, v in zip(periods, net)]
+    return [finite_value(12.0 * v) if month_ends(p.start, p.end) else None for p, v in zip(periods, net)]
 
 
 @series("expansion_rate")
@@ -242,7 +234,7 @@ def expansion_rate_series(frames: Frames, periods: list[Period]) -> list[float |
         return [None] * len(periods)
     expansion = _window_sums(subs, periods, {"expansion": 1})
     arr = arr_on_days(subs, [p.start - _ONE_DAY for p in periods])
-    return [_ratio(12.0 * v, arr[p.start - _ONE_DAY]) for p, v in zip(periods, expansion)]
+    return [ratio_value(12.0 * v, arr[p.start - _ONE_DAY]) for p, v in zip(periods, expansion)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,7 +245,8 @@ def _days_to_value(frames: Frames) -> pl.DataFrame:
     """Every customer's signature-to-first-value time with the day of its first value, sorted by that day
     (columns day, days_to_value; rows without either left out, as the median leaves them out)."""
     return derived(frames, "days_to_value_by_day", lambda: (
-        lifecycle_won(frames).select(day=day("first_value_at"), days_to_value=fractional_days("won_at", "first_value_at"))
+        lifecycle_won(frames).select(day=day("first_value_at"),
+                                     days_to_value=fractional_days("won_at", "first_value_at"))
         .drop_nulls().sort("day")))
 
 
@@ -263,5 +256,5 @@ def time_to_value_days_series(frames: Frames, periods: list[Period]) -> list[flo
     rows = _days_to_value(frames)
     lo = rows["day"].search_sorted(pl.Series([p.start for p in periods], dtype=pl.Date), side="left").to_list()
     hi = rows["day"].search_sorted(pl.Series([p.end for p in periods], dtype=pl.Date), side="right").to_list()
-    return [_number(rows["days_to_value"].slice(a, b - a).median()) if b > a else None  # type: ignore[arg-type]
+    return [finite_value(rows["days_to_value"].slice(a, b - a).median()) if b > a else None  # type: ignore[arg-type]
             for a, b in zip(lo, hi)]

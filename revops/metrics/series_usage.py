@@ -17,7 +17,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.common import (
-    _usage_codes, account_codes, day, days_before, days_to, is_number, usage_between, usage_features, used,
+    _usage_codes, account_codes, day, days_before, days_to, finite_value, usage_between, usage_features, used,
 )
 from revops.metrics.diagnostic import FEATURE_DAYS
 from revops.metrics.leading import ENGAGEMENT_SCORE, HEALTH_FLOOR, TREND_DAYS, USAGE_DROP, engagement_parts
@@ -31,11 +31,6 @@ from revops.rows import rows_between
 SPAN = max(2 * TREND_DAYS, FEATURE_DAYS)
 # Features are tallied as bits of one integer (a missing feature is one more): beyond that, one period at a time.
 MAX_FEATURES = 63
-
-
-def _number(x: object) -> float | None:
-    """x as a float, or None when it is missing or not finite (as common.result gives it)."""
-    return float(x) if is_number(x) else None  # type: ignore[arg-type]
 
 
 def _one_by_one(metric_id: str, frames: Frames, periods: list[Period]) -> list[float | None]:
@@ -179,7 +174,7 @@ def engagement_score_series(frames: Frames, periods: list[Period]) -> list[float
             .select(score=ENGAGEMENT_SCORE)
             .sort("score")
         )
-        values.append(_number(scores["score"].mean()) if scores.height else None)
+        values.append(finite_value(scores["score"].mean()) if scores.height else None)
     return _by_period(periods, points, values)
 
 
@@ -247,7 +242,7 @@ def feature_adoption_series(frames: Frames, periods: list[Period]) -> list[float
                           .then(pl.col("accounts_using") / pl.col("active_accounts")))
             .sort("adoption", descending=True, nulls_last=True)
         )
-        values.append(_number(table["adoption"].mean()))
+        values.append(finite_value(table["adoption"].mean()))
     return _by_period(periods, points, values)
 
 
