@@ -269,7 +269,7 @@ def account_codes(frames: Frames) -> pl.DataFrame:
                    lambda: subs.select(pl.col("account_id").drop_nulls().unique().sort()).with_row_index("code"))
 
 
-def _usage_codes(frames: Frames) -> pl.Series:
+def usage_codes(frames: Frames) -> pl.Series:
     """The account code of every usage row, in table order (null for an account without subscriptions)."""
     def make() -> pl.Series:
         return (frames.usage.select("account_id")
@@ -295,7 +295,7 @@ def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -
             return rows_with_keys(frames, "usage", codes, "account_id", cols, window=("date", low, high))
         # Read whole: every usage row was coded once (a trend asks a dozen as-of dates); each as-of keeps
         # its window's rows of the accounts active then, an integer lookup instead of a join of text ids.
-        coded = frames.usage.select(cols).with_columns(code=_usage_codes(frames))
+        coded = frames.usage.select(cols).with_columns(code=usage_codes(frames))
         return rows_between(coded, "date", low, high).filter(pl.col("code").is_in(codes["code"].drop_nulls().implode()))
     return rows_between(derived(frames, "active_usage", make, key=(as_of, low, high), limit=1), "date", start, end)
 

@@ -17,7 +17,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.metrics.common import (
-    _usage_codes, account_codes, day, days_before, days_to, finite_value, usage_between, usage_features, used,
+    account_codes, day, days_before, days_to, finite_value, usage_between, usage_codes, usage_features, used,
 )
 from revops.metrics.diagnostic import FEATURE_DAYS
 from revops.metrics.leading import ENGAGEMENT_SCORE, HEALTH_FLOOR, TREND_DAYS, USAGE_DROP, engagement_parts
@@ -64,7 +64,7 @@ def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
     null_bit = pl.lit(1 if bits["feature"].null_count() else 0, pl.UInt64)
     # The feature's bit is looked up eagerly: inside the streaming query below the lookup is several times slower.
     # Without the text ids: filtering and joining millions of rows would copy every one of them.
-    coded = frames.usage.select("date", "feature", "active_users", "events").with_columns(code=_usage_codes(frames))
+    coded = frames.usage.select("date", "feature", "active_users", "events").with_columns(code=usage_codes(frames))
     rows = (rows_between(coded, "date", low, high)
             .filter(pl.col("code").is_not_null()).join(bits, on="feature", how="left", nulls_equal=True))
     # (day, code) as one integer: grouping by one key is faster than by two.
