@@ -11,7 +11,8 @@ Memory is bounded in an app process, where computations run inside `scope()` (on
   scope ends;
 - when it ends, the derived frames of all owners together are trimmed to BUDGET_BYTES, least recently
   used first, so pages visited earlier do not keep gigabytes of intermediate frames at a million deals.
-  A trimmed value is computed again if asked again. Nothing is trimmed during a computation.
+  A trimmed value is computed again if asked again. Nothing is trimmed while any computation runs
+  (computations of one page run side by side in threads).
 Outside any scope (the metrics command, tests) values are kept as long as their owner.
 """
 from __future__ import annotations
@@ -50,6 +51,10 @@ _SCOPE: ContextVar[list[tuple[weakref.ref[_Store], Key]] | None] = ContextVar("r
 # Counted values of every owner, least recently used first: (id of store, key) -> (store, bytes).
 _USED: OrderedDict[tuple[int, Key], tuple[weakref.ref[_Store], int]] = OrderedDict()
 _TOTAL = [0]
+# Values being made, by (id of owner, key): a second thread asking waits on the lock instead of making it again.
+_MAKING: dict[tuple[int, Key], threading.RLock] = {}
+# Outermost scopes running now, in any thread: derived frames are trimmed only when none is (one could be using them).
+_RUNNING = [0]
 
 
 def nbytes(value: object, depth: int = 0) -> int:
@@ -94,10 +99,33 @@ def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = Non
     """make(), computed once per `owner` object, `name` and `key`; later calls return the same value.
 
     `owner` must be immutable in fact (a Polars frame or a Frames): the cache cannot see a mutation.
-    Two threads asking at once may both compute; the values are equal, one is kept. A transient
-    value made inside a scope() is kept until the outermost scope ends (outside any scope, like any other).
+    Threads asking at once for the same value wait for the one computing it and share it (the page's
+    results are computed side by side, and several of them start from the same costly frame). A
+    transient value made inside a scope() is kept until the outermost scope ends (outside any scope,
+    like any other).
     """
     k: Key = (name, key)
+    hit = _hit(owner, k)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]
+    with _LOCK:
+        making = _MAKING.setdefault((id(owner), k), threading.RLock())
+    try:
+        with making:
+            hit = _hit(owner, k)
+            if hit is not _MISSING:
+                return hit  # type: ignore[return-value]
+            value = make()
+            _keep(owner, name, k, value, limit, transient)
+            return value
+    finally:
+        with _LOCK:
+            if _MAKING.get((id(owner), k)) is making:
+                del _MAKING[(id(owner), k)]
+
+
+def _hit(owner: object, k: Key) -> object:
+    """The value kept under `k` for `owner` (marked as just used), else _MISSING."""
     with _LOCK:
         store = _store(owner)
         hit = store.get(k, _MISSING)
@@ -105,9 +133,13 @@ def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = Non
             store.move_to_end(k)
             if (id(store), k) in _USED:
                 _USED.move_to_end((id(store), k))
-            return hit  # type: ignore[return-value]
-    value = make()
+        return hit
+
+
+def _keep(owner: object, name: str, k: Key, value: object, limit: int, transient: bool) -> None:
+    """Keep a value just made (see derived)."""
     with _LOCK:
+        store = _store(owner)
         store[k] = value
         store.move_to_end(k)
         _count(store, k, value)
@@ -118,7 +150,6 @@ def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = Non
         made = _SCOPE.get()
         if transient and made is not None:
             made.append((weakref.ref(store), k))
-    return value
 
 
 def _trim(budget: int) -> None:
@@ -143,17 +174,21 @@ def scope() -> Iterator[None]:
         return
     made: list[tuple[weakref.ref[_Store], Key]] = []
     token = _SCOPE.set(made)
+    with _LOCK:
+        _RUNNING[0] += 1
     try:
         yield
     finally:
         _SCOPE.reset(token)
         with _LOCK:
+            _RUNNING[0] -= 1
             for store_ref, k in made:
                 store = store_ref()
                 if store is not None:
                     store.pop(k, None)
                     _uncount(store, k)
-            _trim(BUDGET_BYTES)
+            if _RUNNING[0] == 0:
+                _trim(BUDGET_BYTES)
 
 
 def forget(owner: object) -> None:

@@ -126,3 +126,81 @@ def test_results_are_counted_too():
     for key in (1, 2, 3, 1):
         results.get((key,), lambda key=key: made.append(key))
     assert made == [1, 2, 3, 1]  # 1 went when 3 came
+
+
+def test_threads_asking_for_one_value_make_it_once():
+    """Computations running side by side that need the same derived value wait for one maker and share its value."""
+    import threading
+    import time
+    owner, calls = _Owner(), []
+    started = threading.Barrier(4)
+
+    def make() -> int:
+        calls.append(1)
+        time.sleep(0.2)  # long enough that every other thread asks while it is being made
+        return 42
+
+    def ask(out: list[int]) -> None:
+        started.wait()
+        with memo.scope():
+            out.append(memo.derived(owner, "costly", make))
+    got: list[int] = []
+    threads = [threading.Thread(target=ask, args=(got,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [42, 42, 42, 42]
+    assert len(calls) == 1
+
+
+def test_nothing_is_trimmed_while_another_thread_computes(monkeypatch):
+    """A computation ending in one thread does not trim the frames another thread's running computation made."""
+    import threading
+    monkeypatch.setattr(memo, "BUDGET_BYTES", 8 * 100_000)  # room for one frame
+    a, b = _Owner(), _Owner()
+    inside, done = threading.Event(), threading.Event()
+
+    def long_computation() -> None:
+        with memo.scope():
+            memo.derived(a, "rows", lambda: _frame(100_000))
+            inside.set()
+            done.wait(5)
+    worker = threading.Thread(target=long_computation)
+    worker.start()
+    inside.wait(5)
+    with memo.scope():  # a short computation ends while the long one still runs: over budget, yet no trim
+        memo.derived(b, "rows", lambda: _frame(100_000))
+    assert memo.derived(a, "rows", lambda: _frame(2)).height == 100_000
+    done.set()
+    worker.join()
+
+
+_MADE: list[str] = []
+
+
+def _count_deals(frames, state: str) -> int:  # noqa: ANN001  (a cached computation: frames first, then plain values)
+    """Deals in one state (and a note that it was computed)."""
+    _MADE.append(state)
+    return frames.opportunities.filter(pl.col("state") == state).height
+
+
+def _fails(frames, why: str) -> int:  # noqa: ANN001
+    raise ValueError(why)
+
+
+def test_results_computed_side_by_side_equal_one_at_a_time(demo_db):
+    """cached_many gives what cached gives, computes each result once, keeps it, and raises a computation's error."""
+    import pytest
+
+    from revops.frames import Filters
+    from ui import state
+    _MADE.clear()
+    together = state.cached_many(Filters(), [(_count_deals, ("won",)), (_count_deals, ("lost",)),
+                                             (_count_deals, ("open",))])
+    assert sorted(_MADE) == ["lost", "open", "won"]
+    alone = [state.cached(_count_deals, Filters(), s) for s in ("won", "lost", "open")]
+    assert together == alone and sum(together) > 0
+    assert len(_MADE) == 3  # the three results were kept: asking again computed nothing
+    with pytest.raises(ValueError, match="broken"):
+        state.cached_many(Filters(), [(_count_deals, ("won",)), (_fails, ("broken",)), (_fails, ("again",))])

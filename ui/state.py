@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -139,6 +142,11 @@ class Results:
                 return hit[0]  # type: ignore[index]
             return _UNSET
 
+    def has(self, key: tuple) -> bool:
+        """Whether a result is kept under `key` now."""
+        with self._lock:
+            return key in self._values
+
     def get(self, key: tuple, make: Callable[[], T]) -> T:
         """The result kept under `key`, or make()'s (then kept)."""
         hit = self._hit(key)
@@ -185,8 +193,34 @@ def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
     v = version()
     db = str(db_path())
     f = _view(db, v, filters)
-    key = (db, v, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
-    return _RESULTS.get(key, lambda: _compute(fn, (f, *args)))
+    return _RESULTS.get(_key(db, v, fn, filters, args), lambda: _compute(fn, (f, *args)))
+
+
+def _key(db: str, data_version: int, fn: Callable[..., Any], filters: Filters, args: tuple) -> tuple:
+    """What a result is kept under: the file, its data version, the function, the filters and arguments."""
+    return (db, data_version, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
+
+
+# The page's results not cached yet are computed side by side, one per core: much of a computation is
+# Polars work on one thread (joins, gathers, small steps), which leaves the other core idle.
+_POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="revops-compute")
+
+
+def cached_many(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> list[Any]:
+    """[cached(fn, filters, *args) for fn, args in calls], the ones not cached yet computed at the same time.
+
+    Each result is still computed once (a second session asking waits for it) and the costly frames
+    several of them start from are made once (revops.memo.derived); the first exception raised is
+    raised here, as cached would.
+    """
+    v = version()
+    db = str(db_path())
+    f = _view(db, v, filters)
+    keys = [_key(db, v, fn, filters, args) for fn, args in calls]
+    makes = [partial(_compute, fn, (f, *args)) for fn, args in calls]
+    todo = [i for i, key in enumerate(keys) if not _RESULTS.has(key)]
+    futures = {i: _POOL.submit(_RESULTS.get, keys[i], makes[i]) for i in todo} if len(todo) > 1 else {}
+    return [futures[i].result() if i in futures else _RESULTS.get(keys[i], makes[i]) for i in range(len(calls))]
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
