@@ -5,14 +5,25 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from revops.errors import UserError
 from revops.frames import frames_from_tables
 from revops.period import Period
-from revops.pipeline_review import (close_date_pushes, default_review_dates, forecast_rollup, owner_table, past_due_deals,
-                                    pipeline_waterfall, slipped_deals, stalled_deals, top_deals)
+from revops.pipeline_review import (
+    _deal_time_key,
+    close_date_pushes,
+    default_review_dates,
+    forecast_rollup,
+    owner_table,
+    past_due_deals,
+    pipeline_waterfall,
+    slipped_deals,
+    stalled_deals,
+    top_deals,
+)
 from revops.schema import Settings, StageSetting
 
 D = dt.date
@@ -228,6 +239,35 @@ def test_stalled_deals_use_the_last_stage_change():
     """Stalled after 30 days without a stage change: Q2 (30 days) and Q4 (created 60 days ago), not Q3 (29)."""
     s = stalled_deals(activity_frames(), AS_OF, days=30)
     assert dict(zip(s["opportunity_id"].to_list(), s["days_since_change"].to_list())) == {"Q4": 60, "Q2": 30}
+
+
+def test_lists_of_one_frames_at_two_dates_each_read_their_own_day():
+    """On 10 May Q1 was pushed once (1 → 15 Jun, 14 days) and Q4, Q5 (created 1 Apr) had gone 39 days without a
+    change; asking 31 May next on the same tables gives that day's answers (shared steps are kept per day)."""
+    frames = activity_frames()
+    early = D(2024, 5, 10)
+    s = slipped_deals(frames, early)
+    assert s["opportunity_id"].to_list() == ["Q1"] and (s["pushes"].item(), s["days_pushed"].item()) == (1, 14)
+    st_early = stalled_deals(frames, early, days=30)
+    assert dict(zip(st_early["opportunity_id"].to_list(), st_early["days_since_change"].to_list())) == {
+        "Q4": 39, "Q5": 39}
+    assert slipped_deals(frames, AS_OF)["pushes"].to_list() == [2]
+    st = stalled_deals(frames, AS_OF, days=30)
+    assert dict(zip(st["opportunity_id"].to_list(), st["days_since_change"].to_list())) == {"Q4": 60, "Q2": 30}
+
+
+def test_one_sort_key_orders_sightings_by_deal_then_instant():
+    """The single key sorts as (code, at) with ties kept in row order, whether the microseconds fit beside
+    the code (3 deals) or the instant's rank stands in (2^40 deals leave 2^23 µs, 8 s, for days apart)."""
+    sightings = pl.DataFrame({
+        "code": pl.Series([2, 0, 1, 0, 2, 0, 1], dtype=pl.UInt32),
+        "at": [T(2024, 4, 3), T(2024, 4, 2), T(2024, 4, 1), T(2024, 4, 1), T(2024, 4, 1), T(2024, 4, 2), T(2024, 4, 1)],
+        "row": list(range(7))})
+    expected = [3, 1, 5, 2, 6, 4, 0]  # code 0: 1 Apr (row 3), 2 Apr (rows 1, 5); code 1: rows 2, 6; code 2: 4, 0
+    assert sightings.sort("code", "at", maintain_order=True)["row"].to_list() == expected
+    for n_codes in (3, 2**40):
+        key = _deal_time_key(sightings, n_codes)
+        assert sightings.with_columns(key=key).sort("key", maintain_order=True)["row"].to_list() == expected
 
 
 def test_past_due_deals_are_open_with_close_date_before_as_of():
