@@ -251,6 +251,12 @@ def _ranks(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
     return ordered.filter(first), rank.gather(order.arg_sort()).alias("code")
 
 
+def _deal_ranks(frames: Frames) -> tuple[pl.Series, pl.Series]:
+    """_ranks of the deals' ids: their distinct ids sorted, and each deal's code; once per deals table."""
+    opps = frames.opportunities
+    return derived(opps, "id_ranks", lambda: _ranks(opps["opportunity_id"]))
+
+
 def _codes_of(ids: pl.Series, keys: pl.Series) -> pl.Series:
     """Each id's rank among `keys` (sorted distinct ids): null when null or not among them."""
     if ids.equals(keys):  # every deal sighted, each once, in id order (a history stored by deal): no search
@@ -261,88 +267,108 @@ def _codes_of(ids: pl.Series, keys: pl.Series) -> pl.Series:
     return pl.select(pl.when(keys.gather(at) == ids).then(at)).to_series()
 
 
-def _coded_sightings(frames: Frames, keys: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Each sighting's (see _observations) id as its rank among `keys` (sorted distinct ids; null when null or
-    not among them), and the distinct ids sighted that are not among them."""
+def _source_codes(frames: Frames, keys: pl.Series) -> list[pl.Series]:
+    """Each source's sightings' codes (stage history's, then the snapshots'): their ids' ranks among `keys`
+    (the deals' distinct ids sorted), null when null or no deal's.
+
+    Codes order as the ids they stand for, but integers sort and compare far faster than text, and millions
+    of them take a fraction of the memory.
+    """
     # Stage history is mostly stored by deal: its ids are looked up once per run of a deal's rows, not per row.
     runs, row_run = id_runs(frames.stage_history)
-    sighted = [runs["opportunity_id"]]
+    codes = [_codes_of(runs["opportunity_id"], keys).gather(row_run)]
     if frames.snapshots is not None:
-        sighted.append(frames.snapshots["opportunity_id"])
-    codes = [_codes_of(ids, keys) for ids in sighted]
-    strays = pl.concat([ids.filter(code.is_null()) for ids, code in zip(sighted, codes)]).drop_nulls().unique()
-    return pl.concat([codes[0].gather(row_run), *codes[1:]]), strays
+        codes.append(_codes_of(frames.snapshots["opportunity_id"], keys))
+    return codes
 
 
-def _sighting_codes(frames: Frames) -> tuple[pl.Series, pl.Series]:
-    """Each sighting's code and each deal's code (in table order): codes order as the ids they stand for.
+class _Part(NamedTuple):
+    """One source's dated sightings grouped by deal (see _timeline)."""
 
-    The codes rank the deals' ids and any id sighted that is no deal's: a sort by code is a sort by id,
-    but integers sort and compare far faster than text, and millions of them take a fraction of the memory.
-    """
-    ids = frames.opportunities["opportunity_id"]
-    keys, deal_codes = _ranks(ids)
-    codes, strays = _coded_sightings(frames, keys)
-    if strays.is_empty():
-        return codes, deal_codes
-    # Ids sighted that are no deal's (rare) are ranked with the deals' ids: every group keeps its place.
-    keys, all_codes = _ranks(pl.concat([ids, strays]))
-    return _coded_sightings(frames, keys)[0], all_codes.head(ids.len())
+    key: pl.Series  # each sighting's group and day in one number (see _day_key): by group, then time, sorted
+    row: pl.Series  # each sighting's number (see _observations), in the order of key (ties in table order)
+    group: pl.Series  # each deal's group, in table order (null: not seen in this source)
+    last_day: pl.Series  # each deal's latest sighting day in this source, in table order (null: not seen)
 
 
 class _Timeline(NamedTuple):
-    """Deals' sightings grouped by deal (see _timeline)."""
+    """Deals' sightings grouped by deal, a part per source (see _timeline)."""
 
-    sightings: pl.DataFrame  # row, grp, day, same_next: by group, then time (ties in table order)
-    group: pl.Series  # each deal's group, in table order (null: never seen)
+    parts: list[_Part]  # stage history's, then the snapshots'
     last_day: pl.Series  # each deal's latest sighting day, in table order (null: never seen)
 
 
-def _timeline(frames: Frames) -> _Timeline:
-    """Every dated sighting grouped by deal, then time (ties in table order), and each deal's group and
-    latest sighting day; once per frames.
+def _in_order(codes: pl.Series, seen_at: pl.Series) -> bool:
+    """Whether sightings already run by code, then time, with no null code (a source stored by deal)."""
+    if codes.null_count():
+        return False
+    code, at = pl.col("code"), pl.col("at")
+    ordered = (code > code.shift(1)) | ((code == code.shift(1)) & (at >= at.shift(1)))
+    return bool(pl.DataFrame({"code": codes, "at": seen_at}).select(ordered.fill_null(True).all()).item())
 
-    The timeline keeps a sighting's number (see _observations), its group, its day and whether the
-    next one is the same deal's, not its values: at a million deals the full sightings would hold half
-    a gigabyte per frames, and a day needs the values of the few deals it rebuilds. Deals are placed in
-    their group here, once, so that a day joins and sorts no text; the sightings are grouped by their
-    ids' codes (see _sighting_codes), not by the ids.
-    """
-    def make() -> _Timeline:
-        codes, deal_codes = _sighting_codes(frames)
-        seen_at = _observations(frames, ["seen_at"])["seen_at"]
-        dated = None if seen_at.null_count() == 0 else seen_at.is_not_null().arg_true()
-        if dated is not None:  # a sighting without a time is never 'by then'
-            codes, seen_at = codes.gather(dated), seen_at.gather(dated)
-        # The order alone is sorted (ties in table order; null ids first, as text sorts), then each column put
-        # in it: sorting the whole frame would hold it twice over.
+
+_GROUP_UNIT = 2**32  # a group's keys lie in [grp × 2^32, (grp + 1) × 2^32): room for every day
+
+
+def _day_key(group: pl.Expr, day_number: pl.Expr | int) -> pl.Expr:
+    """A group and a day (days since 1970, possibly negative) in one number that sorts by group, then day."""
+    return group.cast(pl.UInt64) * pl.lit(_GROUP_UNIT, dtype=pl.UInt64) + (
+        pl.lit(day_number) if isinstance(day_number, int) else day_number).cast(pl.Int64).add(2**31).cast(pl.UInt64)
+
+
+def _part(codes: pl.Series, seen_at: pl.Series, offset: int, deal_codes: pl.Series) -> _Part:
+    """One source's sightings (codes, times; numbered from `offset`) grouped by code, then time."""
+    dated = None if seen_at.null_count() == 0 else seen_at.is_not_null().arg_true()
+    if dated is None:
+        rows = pl.int_range(offset, offset + codes.len(), dtype=pl.UInt32, eager=True)
+    else:  # a sighting without a time is never 'by then'
+        codes, seen_at, rows = codes.gather(dated), seen_at.gather(dated), dated + offset
+    if not _in_order(codes, seen_at):
+        # The order alone is sorted (ties in table order; null codes first), then each column put in it.
         order = pl.DataFrame({"code": codes, "at": seen_at}).select(
             pl.arg_sort_by("code", "at", maintain_order=True)).to_series()
-        # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
-        days = seen_at.cast(pl.Date).gather(order)
-        del seen_at
-        codes = codes.gather(order)
-        same_next = (codes.shift(-1) == codes).fill_null(False)  # a sighting of no id is a group of its own
-        ends = ~same_next
-        timeline = pl.DataFrame({
-            "row": order if dated is None else dated.gather(order),
-            "grp": ends.shift(1, fill_value=False).cast(pl.UInt32).cum_sum(),
-            "day": days,
-            "same_next": same_next,
-        })
-        group_codes, group_days = codes.filter(ends), days.filter(ends)
-        del codes
-        # The groups of sightings without an id come first and are no deal's; the others' codes are sorted.
-        unnamed = group_codes.null_count()
-        group_codes = group_codes.slice(unnamed)
-        if group_codes.is_empty():
-            group = pl.Series("grp", [None] * deal_codes.len(), dtype=pl.UInt32)
-        else:
-            # A binary search places each deal in its group, if it has one.
-            at = group_codes.search_sorted(deal_codes, side="left").clip(0, group_codes.len() - 1).cast(pl.UInt32)
-            group = pl.select(pl.when(group_codes.gather(at) == deal_codes).then(at + unnamed)).to_series().alias(
-                "grp")
-        return _Timeline(timeline, group, group_days.gather(group))
+        codes, seen_at, rows = codes.gather(order), seen_at.gather(order), rows.gather(order)
+    # Within a deal a sighting's day orders as its time did: the day is all a cut-off compares.
+    days = seen_at.cast(pl.Date)
+    del seen_at
+    ends = ~(codes.shift(-1) == codes).fill_null(False)  # a sighting of no deal's id is a group of its own
+    key = pl.DataFrame({"grp": ends.shift(1, fill_value=False).cast(pl.UInt32).cum_sum(), "day": days}).select(
+        _day_key(pl.col("grp"), pl.col("day").to_physical()).alias("key")).to_series()
+    group_codes, group_days = codes.filter(ends), days.filter(ends)
+    del codes
+    # The groups of sightings of no deal's id come first; the others' codes are sorted.
+    unnamed = group_codes.null_count()
+    group_codes = group_codes.slice(unnamed)
+    if group_codes.is_empty():
+        group = pl.Series("grp", [None] * deal_codes.len(), dtype=pl.UInt32)
+    else:
+        # A binary search places each deal in its group, if it has one.
+        at = group_codes.search_sorted(deal_codes, side="left").clip(0, group_codes.len() - 1).cast(pl.UInt32)
+        group = pl.select(pl.when(group_codes.gather(at) == deal_codes).then(at + unnamed)).to_series().alias("grp")
+    return _Part(key, rows.cast(pl.UInt32).alias("row"), group, group_days.gather(group))
+
+
+def _timeline(frames: Frames) -> _Timeline:
+    """Every dated sighting grouped by deal, then time (ties in table order), a part per source, and each deal's
+    latest sighting day; once per frames.
+
+    The timeline keeps a sighting's number (see _observations) and its group and day in one sorted key, not
+    its values: at a million deals the full sightings would hold half a gigabyte per frames, and a day needs
+    the values of the few deals it rebuilds, found by a binary search each. Deals are placed in their group
+    here, once, so that a day joins and sorts no text. Each source is grouped on its own: a stage history
+    stored by deal, then time, is in order as it is (millions of rows not sorted), and a deal's latest
+    sighting on a day is the later of its latest in each source (see _sightings_then).
+    """
+    def make() -> _Timeline:
+        keys, deal_codes = _deal_ranks(frames)
+        seen_at = _observations(frames, ["seen_at"])["seen_at"]
+        parts, offset = [], 0
+        for codes in _source_codes(frames, keys):
+            parts.append(_part(codes, seen_at.slice(offset, codes.len()), offset, deal_codes))
+            offset += codes.len()
+        last_day = pl.DataFrame([p.last_day.alias(f"d{i}") for i, p in enumerate(parts)]).select(
+            pl.max_horizontal(pl.all()).alias("last_day")).to_series()
+        return _Timeline(parts, last_day)
     return derived(frames, "deal_sightings", make)
 
 
@@ -351,19 +377,49 @@ _FROM_SIGHTING = ["obs_stage", "obs_amount", "obs_close_date", "obs_forecast_cat
 _FORGOTTEN = ("is_closed", "is_won", "probability", "lost_reason")
 
 
-def _sightings_of(frames: Frames, picked: pl.DataFrame, groups: pl.Series) -> pl.DataFrame:
-    """The values of the sighting picked (grp, row; by grp) for each of `groups`, null for a group without one."""
-    n = picked.height
+def _picked_rows(part: _Part, when: dt.date, groups: pl.Series) -> pl.Series:
+    """The number of each of `groups`' latest sighting of the part on or before `when` (null: none)."""
+    n = part.key.len()
     if n == 0 or groups.is_empty():
-        return pl.DataFrame(schema={c: _OBSERVATION_SCHEMA[c] for c in _FROM_SIGHTING}).clear(groups.len())
-    # picked is sorted by group: a binary search finds each group's sighting, if it has one.
-    at = picked["grp"].search_sorted(groups.fill_null(0), side="left").clip(0, n - 1).cast(pl.UInt32)
-    rows = pl.DataFrame({"grp": groups, "at_grp": picked["grp"].gather(at), "row": picked["row"].gather(at)}
-                        ).select(pl.when(pl.col("at_grp") == pl.col("grp")).then("row"))["row"]
+        return pl.Series("row", [None] * groups.len(), dtype=pl.UInt32)
+    # The keys sort by group, then day: a group's latest sighting by then is the last key up to (group, when),
+    # if that key is still the group's. A binary search per deal, not a pass over every sighting per day.
+    cut = pl.select(_day_key(pl.lit(groups.fill_null(0)), (when - dt.date(1970, 1, 1)).days)).to_series()
+    last = part.key.search_sorted(cut, side="right").cast(pl.Int64) - 1
+    at = last.clip(0, n - 1).cast(pl.UInt32)
+    found = pl.DataFrame({"grp": groups, "last": last, "key": part.key.gather(at), "row": part.row.gather(at)})
+    return found.select(pl.when((pl.col("last") >= 0) & (pl.col("key") // _GROUP_UNIT == pl.col("grp")))
+                        .then("row").alias("row"))["row"]
+
+
+def _values_at(frames: Frames, columns: list[str], rows: pl.Series) -> pl.DataFrame:
+    """The sightings' values (see _observations) at `rows`, a row of nulls where a row number is null."""
     has = rows.is_not_null()
-    values = _observations(frames, _FROM_SIGHTING, rows.filter(has))
+    values = _observations(frames, columns, rows.filter(has))
     aligned = pl.select(pl.when(has).then(has.cast(pl.UInt32).cum_sum() - 1)).to_series()
     return values.select(pl.all().gather(aligned))
+
+
+def _sightings_then(frames: Frames, timeline: _Timeline, when: dt.date, deals: pl.Series) -> pl.DataFrame:
+    """The values of the latest sighting on or before `when` of each of `deals` (rows of the deals table), null
+    for a deal without one.
+
+    The latest of all is the latest of each source's latest by time; at the same time the later-numbered
+    (as the timeline of all sightings sorted by time, ties in table order, would give).
+    """
+    if deals.is_empty():
+        return pl.DataFrame(schema={c: _OBSERVATION_SCHEMA[c] for c in _FROM_SIGHTING})
+    best: pl.Series | None = None
+    for part in timeline.parts:
+        rows = _picked_rows(part, when, part.group.gather(deals))
+        if best is not None:
+            at_best = _values_at(frames, ["seen_at"], best)["seen_at"]
+            at = _values_at(frames, ["seen_at"], rows)["seen_at"]
+            later = rows.is_not_null() & (best.is_null() | (at > at_best) | ((at == at_best) & (rows > best)))
+            rows = pl.select(pl.when(later).then(rows).otherwise(best)).to_series()
+        best = rows
+    assert best is not None  # the stage history is always a part
+    return _values_at(frames, _FROM_SIGHTING, best)
 
 
 def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
@@ -394,13 +450,8 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
         return base
     at = redo if same_rows else marks.filter(kept)["redo"].arg_true()  # the same deals' rows in base
     # Only the deals to rebuild are looked up and classified; the others keep their row as it is.
-    seen = pl.col("day") <= when
-    # A deal's latest sighting by then: one seen by then whose next row (by deal, then time) is another
-    # deal's or comes later. One pass over the timeline, no sort or grouping per day.
-    picked = timeline.sightings.filter(seen & ~(pl.col("same_next") & seen.shift(-1)).fill_null(False)).select(
-        "grp", "row")
     sub = base.select("stage", "amount", "close_date", "forecast_category").gather(at).hstack(
-        _sightings_of(frames, picked, timeline.group.gather(redo)))
+        _sightings_then(frames, timeline, when, redo))
     rebuilt = classify(sub.select(
         pl.col("obs_stage").alias("stage"),
         pl.coalesce("obs_amount", "amount").alias("amount"),
@@ -606,22 +657,38 @@ def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
 
 def _distinct_ids(frames: Frames) -> bool:
     """Whether every deal has an id of its own (once per deals table)."""
-    opps = frames.opportunities
-    return derived(opps, "distinct_ids", lambda: not bool(opps["opportunity_id"].is_duplicated().any()))
+    ids = frames.opportunities["opportunity_id"]
+    nulls = ids.null_count()
+    # Counted from the deals' distinct ids sorted (the timeline's too): no hash of every id (is_duplicated).
+    return nulls <= 1 and _deal_ranks(frames)[0].len() == ids.len() - nulls
 
 
 def _inbound_share_at(frames: Frames, known: Frames, period: Period) -> float:
     """_inbound_share of the frames as known at period.as_of (`known`), from the leads' deal ids alone."""
-    links = _leads_by(frames, period.as_of)["opportunity_id"]
     if _distinct_ids(frames):
         # A deal created in the window is then no deal created later: emptying the links to those changes
         # none of its matches, and one match shows some link is left. A pass over the leads saved per day.
-        created = known.opportunities.select("opportunity_id", "created_at").filter(
-            in_window("created_at", period))["opportunity_id"]
-        hits = created.is_in(links.drop_nulls()).sum()
+        # Deals keep their id and creation as known then: the window's deals are the same rows of the table.
+        keys, deal_codes = _deal_ranks(frames)
+        created = deal_codes.filter(frames.opportunities.select(in_window("created_at", period)).to_series())
+        linked = _lead_links(frames).filter(
+            pl.col("created_at").cast(pl.Date).is_between(dt.date.min, period.as_of, closed="both"))["code"]
+        # Which deals a lead by then links to, as a mark per deal: integers looked up, not text hashed.
+        marked = pl.repeat(False, keys.len(), dtype=pl.Boolean, eager=True).scatter(linked.drop_nulls(), True)
+        hits = int(marked.gather(created).sum())
         if hits:
             return float(hits / created.len())
+    links = _leads_by(frames, period.as_of)["opportunity_id"]
     return _inbound_share(known, period, _deal_links_at(frames, links, period.as_of))
+
+
+def _lead_links(frames: Frames) -> pl.DataFrame:
+    """The leads with a deal id: their creation time and the code of the deal they link to (see _deal_ranks;
+    null when it is no deal's id); once per frames."""
+    def make() -> pl.DataFrame:
+        leads = frames.leads.select("created_at", "opportunity_id").filter(pl.col("opportunity_id").is_not_null())
+        return leads.select("created_at", code=_codes_of(leads["opportunity_id"], _deal_ranks(frames)[0]))
+    return derived(frames, "lead_links", make)
 
 
 def _inbound_share(frames: Frames, period: Period, links: pl.Series) -> float:

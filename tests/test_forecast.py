@@ -511,9 +511,14 @@ def test_inbound_share_as_known_then(ids, link, share):
     assert lean.lead_effect.inbound_share == full.lead_effect.inbound_share == share
 
 
-def test_timeline_groups_by_id_order_with_unnamed_and_stray_sightings_and_ties():
-    """Sightings group by id (ids out of order, a deal's rows apart), then time, ties in table order; a sighting
-    without an id is a group of its own, first; an id that is no deal's keeps its place among the ids."""
+def _groups_and_days(part: F._Part) -> list[tuple[int, dt.date]]:
+    """A timeline part's keys read back: key = group × 2^32 + (days since 1970 + 2^31)."""
+    return [(k // 2**32, D(1970, 1, 1) + dt.timedelta(days=k % 2**32 - 2**31)) for k in part.key.to_list()]
+
+
+def test_timeline_groups_each_source_by_id_order_with_unnamed_and_stray_sightings():
+    """Each source's sightings group by id (ids out of order, a deal's rows apart), then time; a sighting of no
+    deal's id (none, or an unknown one) is a group of its own, first; the latest day is over both sources."""
     ts = dt.datetime
     deals = pl.DataFrame({"opportunity_id": ["C", "A", "B", "Q"], "stage": ["Proposal"] * 4})
     history = pl.DataFrame({  # sightings 0-5
@@ -526,15 +531,60 @@ def test_timeline_groups_by_id_order_with_unnamed_and_stray_sightings_and_ties()
         "opportunity_id": ["A", "B", None, "AA"], "stage": ["Proposal"] * 4,
     })
     timeline = F._timeline(frames_from_tables({"opportunities": deals, "stage_history": history}, snapshots=snaps))
-    # Ids in order: (none), A, AA, B, C, X. The two unnamed sightings by time: 8 (31 Dec), 3 (1 Jan), one group
-    # each. A: 2 and 6 both at 5 Jan 00:00 -> table order; 5 has no time and is left out. AA: 9 (no deal's).
-    # B: 7. C: 1 (2 Jan) before 0 (3 Jan). X: 4 (no deal's).
-    assert timeline.sightings["row"].to_list() == [8, 3, 2, 6, 9, 7, 1, 0, 4]
-    assert timeline.sightings["grp"].to_list() == [0, 1, 2, 2, 3, 4, 5, 5, 6]
-    assert timeline.sightings["same_next"].to_list() == [False, False, True, False, False, False, True, False, False]
-    assert timeline.sightings["day"].to_list() == [D(2023, 12, 31), D(2024, 1, 1), D(2024, 1, 5), D(2024, 1, 5),
-                                                   D(2024, 1, 1), D(2024, 1, 2), D(2024, 1, 2), D(2024, 1, 3),
-                                                   D(2024, 1, 4)]
-    # Deals C, A, B, Q: groups 5, 2, 4 and none (Q is never seen); their latest days 3 Jan, 5 Jan, 2 Jan.
-    assert timeline.group.to_list() == [5, 2, 4, None]
+    hist, snap = timeline.parts
+    # Deal ids in order A, B, C, Q. History: no deal's first, by time: 3 (1 Jan, no id), 4 (4 Jan, X); then A: 2
+    # (5 is undated, left out); C: 1 (2 Jan) before 0 (3 Jan).
+    assert hist.row.to_list() == [3, 4, 2, 1, 0]
+    assert _groups_and_days(hist) == [(0, D(2024, 1, 1)), (1, D(2024, 1, 4)), (2, D(2024, 1, 5)),
+                                      (3, D(2024, 1, 2)), (3, D(2024, 1, 3))]
+    # Deals C, A, B, Q: history groups 3, 2, none, none.
+    assert hist.group.to_list() == [3, 2, None, None]
+    # Snapshots: no deal's first, by time: 8 (31 Dec, no id), 9 (1 Jan, AA); then A: 6; B: 7.
+    assert snap.row.to_list() == [8, 9, 6, 7]
+    assert [g for g, _ in _groups_and_days(snap)] == [0, 1, 2, 3]
+    assert snap.group.to_list() == [None, 2, 3, None]
+    # Latest days of C, A, B, Q over both: 3 Jan (history), 5 Jan (both), 2 Jan (snapshot), never.
     assert timeline.last_day.to_list() == [D(2024, 1, 3), D(2024, 1, 5), D(2024, 1, 2), None]
+
+
+def test_timeline_of_a_history_stored_by_deal_then_time_keeps_its_order():
+    """A history already by deal, then time (ties included) is grouped in table order, unsorted."""
+    ts = dt.datetime
+    deals = pl.DataFrame({"opportunity_id": ["A", "B"], "stage": ["Proposal"] * 2})
+    history = pl.DataFrame({"opportunity_id": ["A", "A", "A", "B"], "stage": ["Proposal"] * 4,
+                            "changed_at": [ts(2024, 1, 1), ts(2024, 1, 2), ts(2024, 1, 2), ts(2024, 1, 1)]})
+    hist, = F._timeline(frames_from_tables({"opportunities": deals, "stage_history": history})).parts
+    # Rows 0-2 are A's (the tie 1 before 2, as listed), 3 is B's.
+    assert hist.row.to_list() == [0, 1, 2, 3]
+    assert [g for g, _ in _groups_and_days(hist)] == [0, 0, 0, 1]
+    assert hist.group.to_list() == [0, 1]
+
+
+def test_known_at_takes_a_later_history_row_over_a_snapshot_of_the_same_day():
+    """A stage change at 10:00 is later than that day's snapshot (00:00): the deal is at the changed stage."""
+    ts = dt.datetime
+    deals = pl.DataFrame({"opportunity_id": ["A"], "stage": ["Closed Won"], "amount": [100.0],
+                          "created_at": [D(2024, 1, 1)], "close_date": [D(2024, 3, 1)]})
+    history = pl.DataFrame({"opportunity_id": ["A", "A"], "stage": ["Prospecting", "Proposal"],
+                            "changed_at": [ts(2024, 1, 1, 9), ts(2024, 1, 20, 10)], "amount": [50.0, 80.0]})
+    snaps = pl.DataFrame({"snapshot_date": [D(2024, 1, 20)], "opportunity_id": ["A"], "stage": ["Negotiation"],
+                          "amount": [70.0]})
+    frames = frames_from_tables({"opportunities": deals, "stage_history": history}, snapshots=snaps)
+    # On 20 Jan: the snapshot (00:00, Negotiation) then the change at 10:00 (Proposal, 80): Proposal.
+    # On 19 Jan: the first change only (Prospecting, 50).
+    late = F.known_at(frames, D(2024, 1, 20)).opportunities.row(0, named=True)
+    early = F.known_at(frames, D(2024, 1, 19)).opportunities.row(0, named=True)
+    assert (late["stage_name"], late["amount"]) == ("Proposal", 80.0)
+    assert (early["stage_name"], early["amount"]) == ("Prospecting", 50.0)
+
+
+@pytest.mark.parametrize(("ids", "distinct"), [
+    (["A", "B", "C"], True),
+    (["A", None, "B"], True),  # one deal without an id: no other shares it
+    (["A", None, None], False),  # two without an id count as the same (as is_duplicated has it)
+    (["B", "A", "B"], False),
+])
+def test_distinct_ids(ids, distinct):
+    """Whether every deal has an id of its own, one missing id included."""
+    frames = frames_from_tables({"opportunities": pl.DataFrame({"opportunity_id": ids, "stage": ["Proposal"] * 3})})
+    assert F._distinct_ids(frames) is distinct
