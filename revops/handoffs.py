@@ -1,8 +1,10 @@
 """The leakage map: the six handoffs of the customer journey (METRICS.md), their leaks, SLAs and money at stake."""
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -135,6 +137,24 @@ def _text_matches(df: pl.DataFrame, col: str, pattern: str) -> pl.Expr:
     return pl.col(col).is_in(hits.implode()).fill_null(False)
 
 
+def _first_texts(first: list[tuple[pl.Expr, str | None]], second: list[tuple[pl.Expr, str | None]]) -> pl.Expr:
+    """The text of the first condition that holds in `first`, and of the first in `second`, joined by "; " (null when
+    neither has one).
+
+    Each row takes one of a dozen texts made once, not a string built per row (hundreds of thousands of MQLs).
+    """
+    def index(pairs: list[tuple[pl.Expr, str | None]]) -> pl.Expr:
+        chosen = pl.lit(len(pairs), pl.UInt32)  # none holds
+        for i, (cond, _) in reversed(list(enumerate(pairs))):
+            chosen = pl.when(cond.fill_null(False)).then(pl.lit(i, pl.UInt32)).otherwise(chosen)
+        return chosen
+    a = [t for _, t in first] + [None]
+    b = [t for _, t in second] + [None]
+    labels = {i * len(b) + j: "; ".join(x for x in (x1, x2) if x) or None
+              for i, x1 in enumerate(a) for j, x2 in enumerate(b)}
+    return (index(first) * len(b) + index(second)).replace_strict(labels, return_dtype=pl.String)
+
+
 def _hours(start: str, end: str) -> pl.Expr:
     """end − start in fractional hours."""
     return fractional_days(start, end) * 24
@@ -200,16 +220,10 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
         sla_met=(pl.col("response_minutes") <= s.slas.lead_response_minutes).fill_null(False),
         handoff_hours=(pl.coalesce(pl.col("converted_at").cast(_DT), "opp_created") - pl.col("qualified_at"))
         .dt.total_seconds(fractional=True) / 3600,
-        issue=pl.when(became_opp).then(pl.lit(None, pl.String))
-        .when(disqualified).then(pl.lit("disqualified"))
-        .when(cold).then(pl.lit(f"no opportunity {s.stall_days}+ days after qualifying"))
-        .otherwise(pl.lit(None, pl.String)),
-    ).with_columns(issue=pl.when(pl.col("first_response_at").is_null())
-                   .then(pl.concat_str([pl.lit("never answered"), pl.col("issue")], separator="; ",
-                                       ignore_nulls=True))
-                   .when(~pl.col("sla_met")).then(pl.concat_str(
-                       [pl.lit("answered late"), pl.col("issue")], separator="; ", ignore_nulls=True))
-                   .otherwise(pl.col("issue")))
+    ).with_columns(issue=_first_texts(
+        [(pl.col("first_response_at").is_null(), "never answered"), (~pl.col("sla_met"), "answered late")],
+        [(became_opp, None), (disqualified, "disqualified"),
+         (cold, f"no opportunity {s.stall_days}+ days after qualifying")]))
     closed = closed_between(frames, period.start, period.end)
     won = won_between(frames, period.start, period.end)
     per_opp: float | None = None
@@ -278,9 +292,12 @@ def opportunity_to_close(frames: Frames, period: Period) -> Handoff:
 
 
 def _signed(frames: Frames, period: Period) -> pl.DataFrame:
-    """Lifecycle accounts signed in the window (won_at, else the close date of their first won deal)."""
-    return lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
-        pl.col("won_at", "kickoff_at", "first_value_at").cast(_DT))
+    """Lifecycle accounts signed in the window (won_at, else the close date of their first won deal).
+
+    Kept per frames and window: handoffs 3 and 4 both start from them.
+    """
+    return derived(frames, "signed", lambda: lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
+        pl.col("won_at", "kickoff_at", "first_value_at").cast(_DT)), key=(period.start, period.end), limit=4)
 
 
 def close_to_onboard(frames: Frames, period: Period) -> Handoff:
@@ -366,7 +383,10 @@ def value_to_expand(frames: Frames, period: Period) -> Handoff:
         until=pl.col("first_value_at").dt.offset_by(f"{EXPANSION_MONTHS}mo"))
     cutoff = _cutoff(period.as_of)
     if cohort.height:
-        moves = movements(frames.subscriptions, lo, period.as_of).filter(pl.col("movement") == "expansion").select(
+        # An account's movements depend on its own subscriptions only: those of the cohort's accounts are
+        # classified, not every account's.
+        subs = frames.subscriptions.filter(pl.col("account_id").is_in(cohort["account_id"].implode()))
+        moves = movements(subs, lo, period.as_of).filter(pl.col("movement") == "expansion").select(
             "account_id", at=pl.col("month_end").cast(_DT))
     else:
         moves = pl.DataFrame(schema={"account_id": pl.String, "at": _DT})
@@ -406,16 +426,29 @@ def value_to_expand(frames: Frames, period: Period) -> Handoff:
 # 6. Expand → Renew
 
 
-def _mrr_on(subs: pl.DataFrame, points: pl.DataFrame, day: str) -> pl.DataFrame:
-    """MRR of each (account_id, `day`) row of points on that day (start <= day < end; 0 when none)."""
-    active = (
-        points.select("account_id", day).unique().join(subs.select("account_id", "start_date", "end_date", "mrr"),
-                                                       on="account_id", how="inner")
-        .filter((pl.col("start_date") <= pl.col(day))
-                & (pl.col("end_date").is_null() | (pl.col("end_date") > pl.col(day))))
-        .group_by("account_id", day).agg(pl.col("mrr").cast(pl.Float64).sum())
+def _active_on(day: str) -> pl.Expr:
+    """A subscription row is active on the row's `day` (start <= day < end)."""
+    return (pl.col("start_date") <= pl.col(day)) & (pl.col("end_date").is_null() | (pl.col("end_date") > pl.col(day)))
+
+
+def _mrr_around(subs: pl.DataFrame, due: pl.DataFrame) -> pl.DataFrame:
+    """`due` with the MRR of each row's account on the day before and the day after (mrr_before, mrr_after; 0 when
+    none).
+
+    Both days in one join of the accounts' subscriptions, not one join per day; each sum adds the subscriptions
+    in table order, so it is the same to the last digit on every run.
+    """
+    around = (
+        due.select("account_id", "due", "before_day", "after_day").unique()
+        .join(subs.select("account_id", "start_date", "end_date", pl.col("mrr").cast(pl.Float64)), on="account_id",
+              how="inner", maintain_order="right")
+        # Inactive rows are null, which a sum skips (a filter inside the aggregation would run once per group).
+        .select("account_id", "due", mrr_before=pl.when(_active_on("before_day")).then("mrr"),
+                mrr_after=pl.when(_active_on("after_day")).then("mrr"))
+        .group_by("account_id", "due").agg(pl.col("mrr_before", "mrr_after").sum())
     )
-    return points.join(active, on=["account_id", day], how="left").with_columns(pl.col("mrr").fill_null(0.0))
+    return due.join(around, on=["account_id", "due"], how="left", maintain_order="left").with_columns(
+        pl.col("mrr_before", "mrr_after").fill_null(0.0))
 
 
 def renewals_due(frames: Frames, period: Period) -> pl.DataFrame:
@@ -456,11 +489,8 @@ def expand_to_renew(frames: Frames, period: Period) -> Handoff:
     due = renewals_due(frames, period).with_columns(after_day=pl.col("due") + pl.duration(days=1),
                                                     before_day=pl.col("due") - pl.duration(days=1))
     known = frames.subscriptions.height > 0
-    after = _mrr_on(frames.subscriptions, due.select("account_id", day="after_day"), "day")
-    before = _mrr_on(frames.subscriptions, due.select("account_id", day="before_day"), "day")
     records = (
-        due.join(after.rename({"day": "after_day", "mrr": "mrr_after"}), on=["account_id", "after_day"], how="left")
-        .join(before.rename({"day": "before_day", "mrr": "mrr_before"}), on=["account_id", "before_day"], how="left")
+        _mrr_around(frames.subscriptions, due)
         # An inferred anniversary without a running contract was no renewal at all.
         .filter(pl.col("stated") | (pl.col("mrr_before") > 0))
         .with_columns(outreach_days_before=pl.when(pl.col("stated")).then(
@@ -520,8 +550,19 @@ def definition(fn: Callable[[Frames, Period], Handoff]) -> str:
 
 
 def all_handoffs(frames: Frames, period: Period) -> list[Handoff]:
-    """The six handoffs in journey order, each with its definition."""
-    return [replace(fn(frames, period), definition=definition(fn)) for fn in HANDOFFS]
+    """The six handoffs in journey order, each with its definition.
+
+    Kept per frames and period: the Handoffs page and the operating model's prefill both start from them.
+    """
+    return derived(frames, "handoffs", lambda: _all_handoffs(frames, period), key=period, limit=4)
+
+
+def _all_handoffs(frames: Frames, period: Period) -> list[Handoff]:
+    # Two at a time (Polars works outside the interpreter lock): the handoffs share no step but the kept
+    # ones (memo.derived), whose second asker waits for the first.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="revops-handoffs") as pool:
+        pending = [pool.submit(contextvars.copy_context().run, fn, frames, period) for fn in HANDOFFS]
+        return [replace(p.result(), definition=definition(fn)) for fn, p in zip(HANDOFFS, pending)]
 
 
 def _time_text(hours: float | None) -> str:
@@ -609,7 +650,7 @@ def sankey_flows(frames: Frames, period: Period, handoffs: list[Handoff] | None 
     stage = node(_STAGE_NODES[first - 1], "stage")
     if first == 1:
         # Leads are a superset of the first cohort (MQLs created in the window); the difference never qualified.
-        leads = int(frames.leads.select(in_window("created_at", period).sum()).item() or 0)
+        leads = table_between(frames, "leads", "created_at", period.start, period.end).height
         lead_node = node("Leads", "stage")
         link(lead_node, stage, hs[0].entered, "qualified")
         link(lead_node, node("Not marketing-qualified", "exit"), leads - hs[0].entered, "not qualified")

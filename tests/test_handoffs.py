@@ -331,3 +331,40 @@ def test_account_value_is_arr_else_won_amount():
     # A4 no subscription: won 40; O5 has no account and values nothing.
     assert dict(zip(v["account_id"].to_list(), v["value"].to_list())) == {
         "A1": 1200.0, "A2": 600.0, "A3": 500.0, "A4": 40.0}
+
+
+def test_renewal_mrr_is_the_same_sum_on_both_days():
+    """MRR before and after a renewal adds the same active subscriptions in the same order: equal to the last digit."""
+    life = pl.DataFrame({"account_id": ["A"], "renewal_date": [D(2024, 3, 23)], "renewal_outreach_at": [None]},
+                        schema_overrides={"renewal_outreach_at": pl.Datetime("us")})
+    # Three subscriptions run through 22-24 Mar 2024 and one ended before: 3448.19 + 295.83 + 781.67 = 4525.69 on
+    # both days. As floats, some orders of adding them give 4525.6900000000005: both days must use the same one.
+    subs = pl.DataFrame({"subscription_id": ["s0", "s1", "s2", "s3"], "account_id": ["A"] * 4,
+                         "start_date": [D(2022, 1, 1), D(2023, 11, 27), D(2023, 7, 26), D(2023, 8, 21)],
+                         "end_date": [D(2023, 11, 27), None, None, None],
+                         "mrr": [2298.33, 3448.19, 295.83, 781.67]})
+    r = expand_to_renew(frames_from_tables({"lifecycle": life, "subscriptions": subs}), PERIOD).records.row(
+        0, named=True)
+    assert r["mrr_before"] == pytest.approx(4525.69) and r["mrr_after"] == r["mrr_before"]
+    assert r["outcome"] == "passed"
+
+
+def test_first_texts_joins_the_first_true_condition_of_each_list():
+    """_first_texts: the first holding condition's text of each list, joined by "; "; null when neither has one."""
+    from revops.handoffs import _first_texts
+    df = pl.DataFrame({"a": [True, False, False, True, None], "b": [False, True, False, False, False],
+                       "x": [False, False, False, True, True], "y": [True, True, False, True, None]})
+    got = df.select(t=_first_texts([(pl.col("a"), "A"), (pl.col("b"), "B")],
+                                   [(pl.col("x"), None), (pl.col("y"), "Y")]))["t"].to_list()
+    # row 0: A, then y -> "A; Y"; row 1: B, y -> "B; Y"; row 2: nothing; row 3: A, x first (no text) -> "A";
+    # row 4: a null counts as false, x holds (no text) -> null.
+    assert got == ["A; Y", "B; Y", None, "A", None]
+
+
+def test_journey_and_table_share_the_handoffs():
+    """The handoffs are worked out once per frames and period: the journey and the table read the same ones."""
+    from revops.handoffs import journey
+    frames = combined_frames()
+    assert all_handoffs(frames, PERIOD) is all_handoffs(frames, PERIOD)
+    assert journey(frames, PERIOD).handoffs is all_handoffs(frames, PERIOD)
+    assert handoffs_table(frames, PERIOD).equals(journey(frames, PERIOD).table)
