@@ -476,7 +476,8 @@ def stalled_deals(frames: Frames, as_of: dt.date, days: int | None = None) -> pl
 
     A deal stalls when its last change is `days` or more days before as_of; longest stalled first.
     """
-    return deal_columns(_stalled(frames, as_of, days), "last_change", "days_since_change").sort("days_since_change", descending=True)
+    return deal_columns(_stalled(frames, as_of, days), "last_change", "days_since_change").sort(
+        "days_since_change", descending=True)
 
 
 def past_due_deals(frames: Frames, as_of: dt.date) -> pl.DataFrame:
