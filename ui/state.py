@@ -201,26 +201,31 @@ def _key(db: str, data_version: int, fn: Callable[..., Any], filters: Filters, a
     return (db, data_version, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
 
 
-# The page's results not cached yet are computed side by side, one per core: much of a computation is
-# Polars work on one thread (joins, gathers, small steps), which leaves the other core idle.
-_POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="revops-compute")
+# Results a page will need are computed side by side with the page's own thread, one per core (see prefetch).
+_POOL = ThreadPoolExecutor(max_workers=max((os.cpu_count() or 2) - 1, 1), thread_name_prefix="revops-compute")
 
 
-def cached_many(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> list[Any]:
-    """[cached(fn, filters, *args) for fn, args in calls], the ones not cached yet computed at the same time.
+def prefetch(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> None:
+    """Start computing in the background the results a page will ask `cached` for further down.
 
-    Each result is still computed once (a second session asking waits for it) and the costly frames
-    several of them start from are made once (revops.memo.derived); the first exception raised is
-    raised here, as cached would.
+    A page computes one result after another; most of a computation is Polars work on one thread
+    (joins, gathers, small steps), which leaves the other core idle. A result already asked for is
+    computed once: `cached` waits for it, and the costly frames several results start from are made
+    once (revops.memo.derived).
     """
     v = version()
     db = str(db_path())
     f = _view(db, v, filters)
-    keys = [_key(db, v, fn, filters, args) for fn, args in calls]
-    makes = [partial(_compute, fn, (f, *args)) for fn, args in calls]
-    todo = [i for i, key in enumerate(keys) if not _RESULTS.has(key)]
-    futures = {i: _POOL.submit(_RESULTS.get, keys[i], makes[i]) for i in todo} if len(todo) > 1 else {}
-    return [futures[i].result() if i in futures else _RESULTS.get(keys[i], makes[i]) for i in range(len(calls))]
+    for fn, args in calls:
+        key = _key(db, v, fn, filters, args)
+        if not _RESULTS.has(key):
+            _POOL.submit(_RESULTS.get, key, partial(_compute, fn, (f, *args)))
+
+
+def cached_many(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> list[Any]:
+    """[cached(fn, filters, *args) for fn, args in calls], computed side by side (see prefetch)."""
+    prefetch(filters, calls[1:])
+    return [cached(fn, filters, *args) for fn, args in calls]
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
