@@ -5,7 +5,7 @@ import datetime as dt
 
 import polars as pl
 
-from revops.forecast import deal_frames, known_at, prepare_bookings, project
+from revops.forecast import known_deals, prepare_bookings, project
 from revops.frames import Frames
 from revops.metrics.common import won_between
 from revops.period import Period, quarter_bounds
@@ -40,7 +40,7 @@ def backtest(frames: Frames, period: Period, quarters: int = DEFAULT_QUARTERS) -
     A quarter with no closed deal in the window before it has no win rate to forecast from:
     its forecast is empty and the note says so.
     """
-    truth = deal_frames(known_at(frames, period.as_of))
+    truth = known_deals(frames, period.as_of)
     spans = past_quarters(period.as_of, quarters, period.fiscal_start_month)
     actuals = [float(won_between(truth, start, end)["amount"].sum()) for start, end in spans]
     del truth  # the forecasts below rebuild other days: one rebuilt deals table fewer held at once

@@ -422,8 +422,8 @@ def _sightings_then(frames: Frames, timeline: _Timeline, when: dt.date, deals: p
     return _values_at(frames, _FROM_SIGHTING, best)
 
 
-def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
-    """Deals as they stood at the end of `when`.
+def _opportunities_at(frames: Frames, when: dt.date, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Deals as they stood at the end of `when` (only `columns` of them, in that order, when given).
 
     Deals created later are dropped. A deal closed by then keeps its row. A deal closed
     later, or whose stage changed later, is open then, at the stage of its latest stage-history
@@ -442,15 +442,17 @@ def _opportunities_at(frames: Frames, when: dt.date) -> pl.DataFrame:
         (created & ~closed_then & ((pl.col("state") != "open") | seen_later)).alias("redo"), created.alias("created"))
     kept = marks["created"]
     count = int(kept.sum())
+    # Only the columns asked for are cut and rebuilt (a selection of columns copies none).
+    table = opps if columns is None else opps.select([c for c in columns if c in opps.columns])
     # Deals listed in creation order: those created by then are the first rows, and a slice copies no column.
     same_rows = count == kept.len() or bool(kept.head(count).all())
-    base = opps if count == kept.len() else opps.head(count) if same_rows else opps.filter(kept)
+    base = table if count == kept.len() else table.head(count) if same_rows else table.filter(kept)
     redo = marks["redo"].arg_true()  # rows of the table
     if redo.is_empty():
         return base
     at = redo if same_rows else marks.filter(kept)["redo"].arg_true()  # the same deals' rows in base
     # Only the deals to rebuild are looked up and classified; the others keep their row as it is.
-    sub = base.select("stage", "amount", "close_date", "forecast_category").gather(at).hstack(
+    sub = opps.select("stage", "amount", "close_date", "forecast_category").gather(redo).hstack(
         _sightings_then(frames, timeline, when, redo))
     rebuilt = classify(sub.select(
         pl.col("obs_stage").alias("stage"),
@@ -483,6 +485,20 @@ def known_at(frames: Frames, when: dt.date) -> Frames:
 
 # The deals' columns a forecast reads besides the metrics (which narrow their own, see metrics.common.deals).
 _FORECAST_DEAL_COLUMNS = (*VALUE_COLUMNS, "opportunity_id", "type")
+
+
+def known_deals(frames: Frames, when: dt.date) -> Frames:
+    """deal_frames(known_at(frames, when)): the tables as they stood at the end of `when`, the deals narrowed to
+    the columns a forecast reads.
+
+    Only those columns of the deals are rebuilt (the deals table of known_at is then never made): a day
+    costs a third of the memory and of the copying at a million deals. Kept like known_at (two days,
+    for one computation in the app).
+    """
+    def make() -> Frames:
+        return known_at(frames, when).derive(
+            opportunities=lambda: _opportunities_at(frames, when, _FORECAST_DEAL_COLUMNS))
+    return derived(frames, "known_deals", make, key=when, limit=2, transient=True)
 
 
 def deal_frames(frames: Frames) -> Frames:
@@ -594,13 +610,16 @@ def _baseline(frames: Frames, period: Period, bookings_only: bool = False) -> tu
     trailing = Period.ending(period.as_of, TRAILING_DAYS, period.fiscal_start_month)
     gaps: dict[str, str] = {}
     values: dict[str, float | None] = {}
+    # The deal levers read the deals' value columns only: from the narrowed deals the forecast reads too, so
+    # that the closed deals are picked out of one table per day, not two.
+    deals = deal_frames(frames)
     for name in ("win_rate", "avg_deal_size", "sales_cycle_days"):
-        values[name], reason = _value(name, frames, period)
+        values[name], reason = _value(name, deals, period)
         if values[name] is None:
             gaps[name] = reason or "No history."
     if bookings_only:
         known = {k: (v if v is not None else 0.0) for k, v in values.items()}
-        return Levers(**known, pipeline_created_per_month=_created_per_month(frames, period),
+        return Levers(**known, pipeline_created_per_month=_created_per_month(deals, period),
                       gross_churn_rate=0.0, expansion_rate=0.0), gaps
     expansion, reason = _value("expansion_rate", frames, trailing)
     values["expansion_rate"] = expansion / 12 if expansion is not None else None
@@ -609,7 +628,7 @@ def _baseline(frames: Frames, period: Period, bookings_only: bool = False) -> tu
     values["gross_churn_rate"], reason = _gross_churn_monthly(frames, trailing)
     if values["gross_churn_rate"] is None:
         gaps["gross_churn_rate"] = reason or "No history."
-    values["pipeline_created_per_month"] = _created_per_month(frames, period)
+    values["pipeline_created_per_month"] = _created_per_month(deals, period)
     for name in ("lead_response_sla", "mql_to_sql"):
         values[name], _ = _value(name, frames, period)
     required = {k: (v if v is not None else 0.0) for k, v in values.items()
@@ -805,13 +824,14 @@ def past_due_realization(frames: Frames, as_of: dt.date, fallback: float) -> Pas
     measures by how much, on the company's own deals (1 when none was past due then).
     """
     ref = as_of - dt.timedelta(days=PAST_DUE_LOOKBACK)
-    then = deal_frames(known_at(frames, ref))
+    then = known_deals(frames, ref)
     due = open_at(then, ref).filter(pl.col("amount").is_not_null() & (pl.col("close_date") <= ref))
     expected = float(due.select((pl.col("amount") * _probability(fallback)).sum()).item()) if due.height else 0.0
     if expected <= 0:
         return PastDue(1.0, 0, ref, f"No deal was past due on {ref.isoformat()}: past-due deals count at their "
                                     "full probability.")
-    now = known_at(frames, as_of).opportunities.select("opportunity_id", "state").filter(pl.col("state") == "won")
+    now = known_deals(frames, as_of).opportunities.select("opportunity_id", "state").filter(
+        pl.col("state") == "won")
     won = float(due.filter(pl.col("opportunity_id").is_in(now["opportunity_id"].implode()))["amount"].sum())
     factor = won / expected
     return PastDue(factor, due.height, ref,
@@ -859,16 +879,17 @@ def prepare_bookings(frames: Frames, period: Period) -> ForecastInputs:
 
 def _prepare(frames: Frames, period: Period, bookings_only: bool) -> ForecastInputs:
     as_of = period.as_of
-    known = known_at(frames, as_of)
+    # Every read of the deals below is of the columns deal_frames keeps (the deal levers included).
+    known = known_deals(frames, as_of)
     baseline, gaps = _baseline(known, period, bookings_only)
     past_due = past_due_realization(frames, as_of, baseline.win_rate)
     months = horizon(as_of, period.fiscal_start_month)
     fraction = [_open_fraction(m, as_of) for m in months]
     first_open = next(i for i, f in enumerate(fraction) if f > 0)
-    won_rows = won_between(deal_frames(known), months[0], as_of).filter(pl.col("amount").is_not_null())
+    won_rows = won_between(known, months[0], as_of).filter(pl.col("amount").is_not_null())
     won_by = won_rows.group_by(_month_index("close_date", months[0]).alias("i")).agg(pl.col("amount").sum())
     won_map = dict(zip(won_by["i"].to_list(), won_by["amount"].to_list(), strict=True))
-    window_won = won_between(deal_frames(known), period.start, period.end).filter(pl.col("amount").is_not_null())
+    window_won = won_between(known, period.start, period.end).filter(pl.col("amount").is_not_null())
     total_won = float(window_won["amount"].sum())
     nb_share = float(window_won.filter(_adds_arr())["amount"].sum()) / total_won if total_won > 0 else 1.0
     months_n = len(months)
@@ -1086,5 +1107,5 @@ def compare(inputs: ForecastInputs, scenarios: dict[str, Levers]) -> tuple[pl.Da
 
 __all__ = ["DAYS_PER_MONTH", "LEVERS", "ForecastInputs", "Headline", "LeadEffect", "LeverInfo", "Levers",
            "SliderSpec", "baseline_levers", "compare", "deal_frames", "forecast", "headline", "horizon",
-           "inbound_multiplier", "known_at", "lever_names", "levers_from_values", "prepare", "prepare_bookings",
+           "inbound_multiplier", "known_at", "known_deals", "lever_names", "levers_from_values", "prepare", "prepare_bookings",
            "project", "quarterly", "scaled", "sensitivity", "sensitivity_of", "slider_specs"]

@@ -420,6 +420,27 @@ def test_known_at_with_deals_out_of_creation_order_ties_and_unseen_deals():
     assert (rows["D"]["stage_name"], rows["D"]["probability"]) == ("Negotiation", 0.6)
 
 
+def test_known_deals_are_the_forecast_columns_of_known_at():
+    """known_deals rebuilds the deal columns a forecast reads exactly as known_at does, the others left out."""
+    ts = dt.datetime
+    deals = pl.DataFrame({
+        "opportunity_id": ["A", "B", "C"], "stage": ["Closed Won", "Closed Lost", "Proposal"],
+        "amount": [4000.0, 1000.0, 900.0], "type": ["new_business", None, "expansion"],
+        "created_at": [D(2024, 1, 1), D(2024, 1, 5), D(2024, 3, 1)],
+        "close_date": [D(2024, 3, 10), D(2024, 1, 20), D(2024, 4, 30)], "probability": [1.0, 0.0, 0.5],
+    })
+    history = pl.DataFrame({"opportunity_id": ["A", "A"], "stage": ["Prospecting", "Negotiation"],
+                            "changed_at": [ts(2024, 1, 1, 9), ts(2024, 1, 20)], "amount": [3000.0, 3500.0]})
+    frames = frames_from_tables({"opportunities": deals, "stage_history": history})
+    lean = F.known_deals(frames, D(2024, 2, 1)).opportunities
+    full = F.known_at(frames, D(2024, 2, 1)).opportunities
+    # C was created later; A is back in Negotiation at 3,500 (open, no probability); B closed on 20 Jan.
+    assert lean.columns == [c for c in F._FORECAST_DEAL_COLUMNS if c in full.columns]
+    assert lean.equals(full.select(lean.columns))
+    assert lean.select("opportunity_id", "state", "amount", "probability").rows() == [
+        ("A", "open", 3500.0, None), ("B", "lost", 1000.0, 0.0)]
+
+
 def test_known_at_empties_lead_times_after_the_day_only():
     """A lead time late on the day itself is known; one at midnight after it is not; links to later deals go."""
     ts = dt.datetime
