@@ -316,8 +316,9 @@ def _day_key(group: pl.Expr, day_number: pl.Expr | int) -> pl.Expr:
         pl.lit(day_number) if isinstance(day_number, int) else day_number).cast(pl.Int64).add(2**31).cast(pl.UInt64)
 
 
-def _part(codes: pl.Series, seen_at: pl.Series, offset: int, deal_codes: pl.Series) -> _Part:
-    """One source's sightings (codes, times; numbered from `offset`) grouped by code, then time."""
+def _part(codes: pl.Series, seen_at: pl.Series, offset: int, deal_codes: pl.Series, deal_keys: int) -> _Part:
+    """One source's sightings (codes, times; numbered from `offset`) grouped by code, then time; deals placed
+    in their group by their codes (of `deal_keys` distinct ids)."""
     dated = None if seen_at.null_count() == 0 else seen_at.is_not_null().arg_true()
     if dated is None:
         rows = pl.int_range(offset, offset + codes.len(), dtype=pl.UInt32, eager=True)
@@ -341,6 +342,8 @@ def _part(codes: pl.Series, seen_at: pl.Series, offset: int, deal_codes: pl.Seri
     group_codes = group_codes.slice(unnamed)
     if group_codes.is_empty():
         group = pl.Series("grp", [None] * deal_codes.len(), dtype=pl.UInt32)
+    elif group_codes.len() == deal_keys:  # sorted distinct codes, every one of them: each deal's code is its group
+        group = (deal_codes + unnamed).alias("grp")
     else:
         # A binary search places each deal in its group, if it has one.
         at = group_codes.search_sorted(deal_codes, side="left").clip(0, group_codes.len() - 1).cast(pl.UInt32)
@@ -364,7 +367,7 @@ def _timeline(frames: Frames) -> _Timeline:
         seen_at = _observations(frames, ["seen_at"])["seen_at"]
         parts, offset = [], 0
         for codes in _source_codes(frames, keys):
-            parts.append(_part(codes, seen_at.slice(offset, codes.len()), offset, deal_codes))
+            parts.append(_part(codes, seen_at.slice(offset, codes.len()), offset, deal_codes, keys.len()))
             offset += codes.len()
         last_day = pl.DataFrame([p.last_day.alias(f"d{i}") for i, p in enumerate(parts)]).select(
             pl.max_horizontal(pl.all()).alias("last_day")).to_series()
@@ -655,15 +658,10 @@ class LeadEffect:
     converted_outside_sla: float | None
 
 
-def _lead_effect(frames: Frames, period: Period) -> LeadEffect:
-    """Inbound share of deals created in the window, and lead → opportunity conversion by SLA met or not.
-
-    inbound share = deals created in the window that a lead converted into ÷ deals created
-    in the window (1 when the leads carry no opportunity link at all: every deal is then
-    assumed to come through the lead funnel).
-    """
+def _lead_effect(frames: Frames, period: Period, share: float) -> LeadEffect:
+    """The inbound share (see _inbound_share) with lead → opportunity conversion by SLA met or not, of the
+    leads created in the window."""
     leads = frames.leads
-    share = _inbound_share(frames, period, leads["opportunity_id"])
     window = leads.filter(in_window("created_at", period)).with_columns(
         within=pl.col("first_response_at").is_not_null()
         & (fractional_minutes("created_at", "first_response_at") <= frames.settings.slas.lead_response_minutes),
@@ -893,13 +891,15 @@ def _prepare(frames: Frames, period: Period, bookings_only: bool) -> ForecastInp
     total_won = float(window_won["amount"].sum())
     nb_share = float(window_won.filter(_adds_arr())["amount"].sum()) / total_won if total_won > 0 else 1.0
     months_n = len(months)
+    # The inbound share from the leads' deal links alone, as the backtest's days have it (their deals coded once).
+    share = _inbound_share_at(frames, known, period)
     if bookings_only:
-        # The inbound share from the leads' deal links alone: the leads' other columns are not rebuilt.
-        lead_effect = LeadEffect(_inbound_share_at(frames, known, period), None, None)
+        # The leads' other columns are not rebuilt.
+        lead_effect = LeadEffect(share, None, None)
         arr_actual: list[float | None] = [None] * months_n
         arr_start = 0.0
     else:
-        lead_effect = _lead_effect(known, period)
+        lead_effect = _lead_effect(known, period, share)
         subs = known.subscriptions
         arr_actual = [arr_at(subs, month_end(m)) if month_end(m) <= as_of else None for m in months]
         arr_start = arr_at(subs, as_of)
