@@ -55,12 +55,7 @@ scope = pick_scope.segmented_control("Pipeline", list(SCOPES), format_func=SCOPE
 
 try:
     with st.spinner("Comparing the pipeline…"):
-        # The lists below are computed at the same time as the waterfall, one per core (the tabs then find
-        # them cached); the stalled list waits for its own input and reuses what the owners' table derived.
-        wf = state.cached_many(filters, [
-            (review.pipeline_waterfall, (start, end, scope)), (review.slipped_deals, (as_of, start)),
-            (review.forecast_rollup, (as_of,)), (review.past_due_deals, (as_of,)),
-            (review.top_deals, (as_of, review.TOP_DEALS)), (review.owner_table, (period, None))])[0]
+        wf = state.cached(review.pipeline_waterfall, filters, start, end, scope)
 except UserError as exc:
     st.error(user_message(exc), icon=":material/error:")
     st.stop()
