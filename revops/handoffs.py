@@ -11,13 +11,12 @@ import polars as pl
 
 from revops.format import format_value
 from revops.frames import Frames
-from revops.memo import derived
 from revops.funnel import cohort_deals, cohort_last_change
-from revops.metrics.common import (closed_between, deal_columns, fractional_days, in_window, lifecycle_won,
-                                   won_between)
-from revops.reads import table_between
+from revops.memo import derived
+from revops.metrics.common import between, deal_columns, fractional_days, in_window, lifecycle_won
 from revops.metrics.diagnostic import reached_mql
 from revops.period import Period, years_before
+from revops.reads import table_between
 from revops.revenue import arr_by_account, movements
 
 _DT = pl.Datetime("us")
@@ -224,8 +223,11 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
         [(pl.col("first_response_at").is_null(), "never answered"), (~pl.col("sla_met"), "answered late")],
         [(became_opp, None), (disqualified, "disqualified"),
          (cold, f"no opportunity {s.stall_days}+ days after qualifying")]))
-    closed = closed_between(frames, period.start, period.end)
-    won = won_between(frames, period.start, period.end)
+    # closed_between and won_between, read from three columns (they keep a copy of every closed deal's values
+    # for trends; here one window's counts and won amounts are all it takes).
+    closed = frames.opportunities.select("state", "close_date", "amount").filter(
+        pl.col("state").is_in(["won", "lost"]) & between("close_date", period.start, period.end))
+    won = closed.filter(pl.col("state") == "won")
     per_opp: float | None = None
     money_reason = None
     if closed.height and won["amount"].drop_nulls().len():

@@ -7,8 +7,18 @@ import polars as pl
 import pytest
 
 from revops.frames import empty_frames, frames_from_tables
-from revops.handoffs import (all_handoffs, close_to_onboard, expand_to_renew, handoffs_table, lead_to_opportunity,
-                             leaked_records, onboard_to_value, opportunity_to_close, sankey_flows, value_to_expand)
+from revops.handoffs import (
+    all_handoffs,
+    close_to_onboard,
+    expand_to_renew,
+    handoffs_table,
+    lead_to_opportunity,
+    leaked_records,
+    onboard_to_value,
+    opportunity_to_close,
+    sankey_flows,
+    value_to_expand,
+)
 from revops.period import Period
 
 D = dt.date
