@@ -298,8 +298,14 @@ def _signed(frames: Frames, period: Period) -> pl.DataFrame:
 
     Kept per frames and window: handoffs 3 and 4 both start from them.
     """
-    return derived(frames, "signed", lambda: lifecycle_won(frames).filter(in_window("won_at", period)).with_columns(
-        pl.col("won_at", "kickoff_at", "first_value_at").cast(_DT)), key=(period.start, period.end), limit=4)
+    def make() -> pl.DataFrame:
+        life = frames.lifecycle
+        # When every row has its won_at, lifecycle_won fills nothing: its look-up of every account's first won
+        # deal (a pass over all deals) is skipped.
+        signed = lifecycle_won(frames) if life["won_at"].null_count() else life
+        return signed.filter(in_window("won_at", period)).with_columns(
+            pl.col("won_at", "kickoff_at", "first_value_at").cast(_DT))
+    return derived(frames, "signed", make, key=(period.start, period.end), limit=4)
 
 
 def close_to_onboard(frames: Frames, period: Period) -> Handoff:
