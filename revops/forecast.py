@@ -289,6 +289,7 @@ class _Part(NamedTuple):
     row: pl.Series  # each sighting's number (see _observations), in the order of key (ties in table order)
     group: pl.Series  # each deal's group, in table order (null: not seen in this source)
     last_day: pl.Series  # each deal's latest sighting day in this source, in table order (null: not seen)
+    first_day: dt.date | None  # the source's earliest sighting day (None: no dated sighting)
 
 
 class _Timeline(NamedTuple):
@@ -341,14 +342,16 @@ def _part(codes: pl.Series, seen_at: pl.Series, offset: int, deal_codes: pl.Seri
     unnamed = group_codes.null_count()
     group_codes = group_codes.slice(unnamed)
     if group_codes.is_empty():
-        group = pl.Series("grp", [None] * deal_codes.len(), dtype=pl.UInt32)
+        group = pl.repeat(None, deal_codes.len(), dtype=pl.UInt32, eager=True).alias("grp")
     elif group_codes.len() == deal_keys:  # sorted distinct codes, every one of them: each deal's code is its group
         group = (deal_codes + unnamed).alias("grp")
     else:
         # A binary search places each deal in its group, if it has one.
         at = group_codes.search_sorted(deal_codes, side="left").clip(0, group_codes.len() - 1).cast(pl.UInt32)
         group = pl.select(pl.when(group_codes.gather(at) == deal_codes).then(at + unnamed)).to_series().alias("grp")
-    return _Part(key, rows.cast(pl.UInt32).alias("row"), group, group_days.gather(group))
+    first = days.min()
+    return _Part(key, rows.cast(pl.UInt32).alias("row"), group, group_days.gather(group),
+                 first if isinstance(first, dt.date) else None)
 
 
 def _timeline(frames: Frames) -> _Timeline:
@@ -384,7 +387,7 @@ def _picked_rows(part: _Part, when: dt.date, groups: pl.Series) -> pl.Series:
     """The number of each of `groups`' latest sighting of the part on or before `when` (null: none)."""
     n = part.key.len()
     if n == 0 or groups.is_empty():
-        return pl.Series("row", [None] * groups.len(), dtype=pl.UInt32)
+        return pl.repeat(None, groups.len(), dtype=pl.UInt32, eager=True).alias("row")
     # The keys sort by group, then day: a group's latest sighting by then is the last key up to (group, when),
     # if that key is still the group's. A binary search per deal, not a pass over every sighting per day.
     cut = pl.select(_day_key(pl.lit(groups.fill_null(0)), (when - dt.date(1970, 1, 1)).days)).to_series()
@@ -414,6 +417,8 @@ def _sightings_then(frames: Frames, timeline: _Timeline, when: dt.date, deals: p
         return pl.DataFrame(schema={c: _OBSERVATION_SCHEMA[c] for c in _FROM_SIGHTING})
     best: pl.Series | None = None
     for part in timeline.parts:
+        if part.first_day is None or part.first_day > when:
+            continue  # nothing of this source seen by then (snapshots taken only lately): no deal looked up
         rows = _picked_rows(part, when, part.group.gather(deals))
         if best is not None:
             at_best = _values_at(frames, ["seen_at"], best)["seen_at"]
@@ -421,7 +426,8 @@ def _sightings_then(frames: Frames, timeline: _Timeline, when: dt.date, deals: p
             later = rows.is_not_null() & (best.is_null() | (at > at_best) | ((at == at_best) & (rows > best)))
             rows = pl.select(pl.when(later).then(rows).otherwise(best)).to_series()
         best = rows
-    assert best is not None  # the stage history is always a part
+    if best is None:
+        best = pl.repeat(None, deals.len(), dtype=pl.UInt32, eager=True).alias("row")
     return _values_at(frames, _FROM_SIGHTING, best)
 
 
