@@ -204,10 +204,17 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
     """
     s = frames.settings
     mqls = table_between(frames, "leads", "created_at", period.start, period.end).filter(reached_mql())
-    # Only the deals these leads name are looked up: a hash of those few ids, not of every deal's.
+    # Only the deals these leads name are looked up: a hash of those few ids, not of every deal's. They are
+    # looked for among the deals created in the window first (kept for handoff 2; a lead's deal is usually
+    # created after it), and among all deals only if some are not there.
     named = mqls.select(pl.col("opportunity_id").drop_nulls().unique())
-    opp_created = frames.opportunities.select("opportunity_id", opp_created=pl.col("created_at").cast(_DT)).join(
+    created = {"opp_created": pl.col("created_at").cast(_DT)}
+    opp_created = cohort_deals(frames, period).select("opportunity_id", **created).join(
         named, on="opportunity_id", how="semi")
+    elsewhere = named.join(opp_created, on="opportunity_id", how="anti")
+    if elsewhere.height:
+        opp_created = pl.concat([opp_created, frames.opportunities.select("opportunity_id", **created).join(
+            elsewhere, on="opportunity_id", how="semi")])
     leads = mqls.join(opp_created, on="opportunity_id", how="left", maintain_order="left")
     qualified = pl.coalesce(pl.col("mql_at").cast(_DT), pl.col("sql_at").cast(_DT), pl.col("created_at").cast(_DT))
     became_opp = pl.col("converted_at").is_not_null() | pl.col("opportunity_id").is_not_null()

@@ -378,3 +378,16 @@ def test_journey_and_table_share_the_handoffs():
     assert all_handoffs(frames, PERIOD) is all_handoffs(frames, PERIOD)
     assert journey(frames, PERIOD).handoffs is all_handoffs(frames, PERIOD)
     assert handoffs_table(frames, PERIOD).equals(journey(frames, PERIOD).table)
+
+
+def test_lead_whose_deal_was_created_before_the_window_finds_it():
+    """A lead's deal created before the window (outside handoff 2's cohort) is still found: its handoff time."""
+    tables = h1_tables()
+    tables["opportunities"] = tables["opportunities"].with_columns(
+        created_at=pl.when(pl.col("opportunity_id") == "O9").then(pl.lit(D(2023, 12, 20))).otherwise("created_at"))
+    h = lead_to_opportunity(frames_from_tables(tables), PERIOD)
+    # M6 reached SQL 1 Feb 2024; O9 created 20 Dec 2023: 43 days earlier = -1032 h, left out of the median
+    # (negative), which is then M1's 192 h alone.
+    m6 = h.records.filter(pl.col("lead_id") == "M6").row(0, named=True)
+    assert m6["handoff_hours"] == pytest.approx(-1032) and m6["outcome"] == "passed"
+    assert h.median_hours == pytest.approx(192)
