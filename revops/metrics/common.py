@@ -269,12 +269,22 @@ def account_codes(frames: Frames) -> pl.DataFrame:
                    lambda: subs.select(pl.col("account_id").drop_nulls().unique().sort()).with_row_index("code"))
 
 
+def codes_of(frames: Frames, ids: pl.Series) -> pl.Series:
+    """The account code (account_codes) of each id, in order (named code; null: no subscription).
+
+    Usage rows come in runs of one account (its features of a day): each run's id is hashed once, a
+    fraction of the rows, and its code repeated over the run.
+    """
+    head = (ids != ids.shift(1)).fill_null(True)
+    run = head.cast(pl.UInt32).cum_sum() - 1
+    coded = (ids.filter(head).to_frame("account_id")
+             .join(account_codes(frames), on="account_id", how="left", maintain_order="left")["code"])
+    return coded.gather(run).rename("code")
+
+
 def usage_codes(frames: Frames) -> pl.Series:
     """The account code of every usage row, in table order (null for an account without subscriptions)."""
-    def make() -> pl.Series:
-        return (frames.usage.select("account_id")
-                .join(account_codes(frames), on="account_id", how="left", maintain_order="left")["code"])
-    return derived(frames, "usage_codes", make)
+    return derived(frames, "usage_codes", lambda: codes_of(frames, frames.usage["account_id"]))
 
 
 def active_usage(frames: Frames, as_of: dt.date, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -53,6 +53,23 @@ def _feature_bits(frames: Frames) -> pl.DataFrame:
     return features.with_columns(bit=pl.Series([1 << i for i in range(features.height)], dtype=pl.UInt64))
 
 
+def _row_bits(rows: pl.DataFrame, bits: pl.DataFrame) -> pl.Series:
+    """Each usage row's feature bit (see _feature_bits), in row order."""
+    named = bits.filter(pl.col("feature").is_not_null())
+    null_bit = int(bits.filter(pl.col("feature").is_null())["bit"].sum())
+    feature = rows["feature"]
+    if named.height == 0:
+        found = pl.repeat(0, rows.height, dtype=pl.UInt64, eager=True)
+    elif feature.dtype == pl.Categorical and named["feature"].dtype == pl.Categorical:
+        # Categories share one global numbering: a bit per category number, read by position (no hashing).
+        numbers = named["feature"].to_physical()
+        by_number = pl.repeat(0, int(numbers.max()) + 1, dtype=pl.UInt64, eager=True)  # type: ignore[arg-type]
+        found = by_number.scatter(numbers, named["bit"]).gather(feature.to_physical())
+    else:
+        found = feature.replace_strict(named["feature"], named["bit"], default=0, return_dtype=pl.UInt64)
+    return pl.select(pl.when(feature.is_null()).then(pl.lit(null_bit, pl.UInt64)).otherwise(found)).to_series()
+
+
 def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
     """Usage rows dated in [low, high] of accounts with a subscription, one row per account code and day.
 
@@ -61,27 +78,55 @@ def _daily(frames: Frames, low: dt.date, high: dt.date) -> pl.DataFrame:
     feature).
     """
     bits = _feature_bits(frames)
-    null_bit = pl.lit(1 if bits["feature"].null_count() else 0, pl.UInt64)
-    # The feature's bit is looked up eagerly: inside the streaming query below the lookup is several times slower.
-    # Without the text ids: filtering and joining millions of rows would copy every one of them.
-    coded = frames.usage.select("date", "feature", "active_users", "events").with_columns(code=usage_codes(frames))
-    rows = (rows_between(coded, "date", low, high)
-            .filter(pl.col("code").is_not_null()).join(bits, on="feature", how="left", nulls_equal=True))
-    # (day, code) as one integer: grouping by one key is faster than by two.
-    day = pl.col("key") // 2**32
-    return (
-        rows.lazy().select(key=pl.col("date").cast(pl.Int32).cast(pl.Int64) * 2**32 + pl.col("code"),
-                           activity=pl.coalesce("active_users", "events").fill_null(0),
-                           users=pl.col("active_users").fill_null(0),
-                           bit=pl.when(used()).then(pl.col("bit")).otherwise(pl.lit(0, pl.UInt64)))
-        .group_by("key")
-        .agg(pl.col("activity").sum(), pl.col("users").sum(), mask=pl.col("bit").bitwise_or())
-        .select(code=(pl.col("key") - day * 2**32).cast(pl.UInt32), date=day.cast(pl.Int32).cast(pl.Date),
-                activity="activity", users="users", mask="mask", features=pl.col("mask") & ~null_bit)
-        # Millions of small groups: the streaming engine groups them several times faster, and every tally
-        # is a sum of integers, an OR or a min, the same in any order.
-        .collect(engine="streaming")
-    )
+    null_bit = 1 if bits["feature"].null_count() else 0
+    # Coded once per frames: the metrics' own rows (active_usage) are keyed by the same codes.
+    rows = rows_between(frames.usage.with_columns(code=usage_codes(frames)), "date", low, high)
+    ids, dates = rows["account_id"], rows["date"]
+    # Usage comes in runs of one account's day (a row per feature): each run is tallied by running sums
+    # taken at its last row, with no hashing of millions of rows; the runs are then keyed by code and day.
+    head = ((ids != ids.shift(1)) | (dates != dates.shift(1))).fill_null(True)
+    last = head.shift(-1, fill_value=True)
+    use = rows.select(used()).to_series()
+    bit = _row_bits(rows, bits) * use.cast(pl.UInt64)
+    # The used rows' bits summed per run are their OR when no feature repeats in a run (the sum then has
+    # as many bits set as it adds rows), and while the running sum cannot overflow.
+    exact = bits.height == 0 or rows.height * int(bits["bit"].max()) < 2**63  # type: ignore[arg-type]
+    totals = pl.DataFrame({
+        "activity": rows.select(pl.coalesce("active_users", "events").fill_null(0)).to_series(),
+        "users": rows["active_users"].fill_null(0), "mask": bit if exact else bit * 0,
+        "counted": (bit > 0).cast(pl.UInt32),
+    }).select(pl.all().cum_sum()).filter(last)
+    # Σ of each run: the running total at its last row less the one at the previous run's last row.
+    sums = totals.select(pl.all() - pl.all().shift(1, fill_value=0))
+    runs = rows.select("code", "date").filter(head).hstack(
+        sums.select("activity", "users", "mask"))
+    if not exact or not (sums["mask"].bitwise_count_ones() == sums["counted"]).all():
+        runs = runs.with_columns(mask=_run_masks(rows, bits, use, last))
+    runs = runs.filter(pl.col("code").is_not_null())
+    key = pl.col("date").cast(pl.Int32).cast(pl.Int64) * 2**32 + pl.col("code")
+    if not (runs.select(key).to_series().diff() > 0).all():
+        # Not one run per account and day (usage not in date and account order): the runs of an account's
+        # day are added up; (day, code) as one integer, as grouping by one key is faster than by two.
+        day = pl.col("key") // 2**32
+        runs = (runs.lazy().with_columns(key=key).group_by("key")
+                .agg(pl.col("activity").sum(), pl.col("users").sum(), pl.col("mask").bitwise_or())
+                .select(code=(pl.col("key") - day * 2**32).cast(pl.UInt32), date=day.cast(pl.Int32).cast(pl.Date),
+                        activity="activity", users="users", mask="mask")
+                # Millions of small groups: the streaming engine groups them several times faster, and every
+                # tally is a sum of integers or an OR, the same in any order.
+                .collect(engine="streaming"))
+    return runs.with_columns(features=pl.col("mask") & ~pl.lit(null_bit, pl.UInt64))
+
+
+def _run_masks(rows: pl.DataFrame, bits: pl.DataFrame, use: pl.Series, last: pl.Series) -> pl.Series:
+    """The bits of the features with use in each run of rows (last: a run's last row), a feature at a time:
+    its bit is set on a run where any of its rows shows use."""
+    mask = pl.repeat(0, int(last.sum()), dtype=pl.UInt64, eager=True)
+    for feature, bit in bits.iter_rows():
+        is_feature = rows["feature"].is_null() if feature is None else (rows["feature"] == feature).fill_null(False)
+        counts = (use & is_feature).cast(pl.UInt32).cum_sum().filter(last)
+        mask = mask | ((counts - counts.shift(1, fill_value=0)) > 0).cast(pl.UInt64) * bit
+    return mask
 
 
 def _tallies(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
