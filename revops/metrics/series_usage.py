@@ -138,7 +138,7 @@ def _tallies(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
     and as-of dates: a page's usage metrics all read the same ones.
     """
     def make() -> list[pl.DataFrame]:
-        days = _daily(frames, points[0] - dt.timedelta(days=SPAN - 1), points[-1]).lazy()
+        days = _daily(frames, points[0] - dt.timedelta(days=SPAN - 1), points[-1])
         now = pl.col("days_ago") < TREND_DAYS
         use_now = now & (pl.col("mask") > 0)
         none = pl.lit(0, pl.UInt64)
@@ -147,7 +147,8 @@ def _tallies(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
             # A day's week counts from the as-of (days ago // 7); each tally is a plain sum, min or OR of a
             # column, which keeps the group-by on its fast path.
             return (
-                days.filter(pl.col("date").is_between(as_of - dt.timedelta(days=SPAN - 1), as_of))
+                # In date order (as usage mostly is) a span is a slice of the day tallies, found by binary search.
+                rows_between(days, "date", as_of - dt.timedelta(days=SPAN - 1), as_of).lazy()
                 .with_columns(days_ago=(pl.lit(as_of) - pl.col("date")).dt.total_days())
                 .select(
                     "code",
@@ -170,26 +171,30 @@ def _tallies(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
     return derived(frames, "usage_tallies", make, key=tuple(points), limit=1)
 
 
-def _at_points(frames: Frames, periods: list[Period]) -> tuple[list[dt.date], list[pl.DataFrame]]:
-    """The distinct as-of dates of the periods, oldest first, and the tallies at each."""
+def _at_points(frames: Frames,
+               periods: list[Period]) -> tuple[list[dt.date], list[pl.DataFrame], list[pl.DataFrame]]:
+    """The distinct as-of dates of the periods, oldest first, the tallies at each and the active accounts at
+    each (see _active)."""
     points = sorted({p.as_of for p in periods})
-    return points, _tallies(frames, points)
+    return points, _tallies(frames, points), _active(frames, points)
 
 
-def _active(frames: Frames, as_of: dt.date) -> pl.DataFrame:
-    """active_codes(as_of) without the text ids (columns code, arr); kept per as-of, the three series read it.
+def _active(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
+    """active_codes at each as-of of points without the text ids (columns code, arr); kept per as-of dates,
+    the three series read them.
 
     The same sums as revenue.mrr_by_account: the same subscriptions in the same (table) order, grouped by
     the account's code instead of its text id, which is several times faster.
     """
-    def make() -> pl.DataFrame:
+    def make() -> list[pl.DataFrame]:
         subs = frames.subscriptions
         coded = derived(subs, "coded_subscriptions", lambda: subs.join(
             account_codes(frames), on="account_id", how="left", maintain_order="left").select(
             "code", "start_date", "end_date", pl.col("mrr").cast(pl.Float64)))
-        return (coded.filter(active_on(as_of)).group_by("code").agg(pl.col("mrr").sum())
-                .select("code", arr=12.0 * pl.col("mrr")).filter(pl.col("arr") > 0))
-    return derived(frames, "active_codes", make, key=as_of, limit=32)
+        # Eager: the lazy engine's sums of a group's floats may add them in another order.
+        return [coded.filter(active_on(as_of)).group_by("code").agg(pl.col("mrr").sum())
+                .select("code", arr=12.0 * pl.col("mrr")).filter(pl.col("arr") > 0) for as_of in points]
+    return derived(frames, "active_codes", make, key=tuple(points), limit=1)
 
 
 def _by_period(periods: list[Period], points: list[dt.date], values: list[float | None]) -> list[float | None]:
@@ -206,13 +211,13 @@ def engagement_score_series(frames: Frames, periods: list[Period]) -> list[float
     if not _fits(frames):
         return _one_by_one("engagement_score", frames, periods)
     n_features = max(column_n_unique(frames, "usage", "feature"), 1)
-    points, tallies = _at_points(frames, periods)
+    points, tallies, actives = _at_points(frames, periods)
     values: list[float | None] = []
     for i, as_of in enumerate(points):
         per_account = tallies[i]
         # leading.engagement's own scoring expressions, so that each score is the same float.
         scores = (
-            _active(frames, as_of)
+            actives[i]
             .join(per_account.select("code", "last_days_ago", "weeks", "features", "activity_now", "activity_before"),
                   on="code", how="left")
             .with_columns(**engagement_parts(n_features))
@@ -230,7 +235,7 @@ def at_risk_arr_series(frames: Frames, periods: list[Period]) -> list[float | No
         return [None] * len(periods)
     if not _fits(frames):
         return _one_by_one("at_risk_arr", frames, periods)
-    points, tallies = _at_points(frames, periods)
+    points, tallies, actives = _at_points(frames, periods)
     # The account's first lifecycle row, as at_risk_arr joins it, keyed once by account code.
     life = (frames.lifecycle.unique("account_id", keep="first")
             .select("account_id", "health_score", "renewal_date", "renewal_outreach_at")
@@ -243,7 +248,7 @@ def at_risk_arr_series(frames: Frames, periods: list[Period]) -> list[float | No
                                   users_before=pl.col("users_before").cast(pl.Float64))
         # leading.at_risk_arr's signals, expression for expression (an account without usage rows: both null).
         flagged = (
-            _active(frames, as_of)
+            actives[i]
             .join(life, on="code", how="left")
             .join(users, on="code", how="left")
             .filter(
@@ -268,11 +273,11 @@ def feature_adoption_series(frames: Frames, periods: list[Period]) -> list[float
         return [None] * len(periods)
     if not _fits(frames):
         return _one_by_one("feature_adoption", frames, periods)
-    points, tallies = _at_points(frames, periods)
+    points, tallies, actives = _at_points(frames, periods)
     bits = features.join(_feature_bits(frames), on="feature", how="left")
     values: list[float | None] = []
     for i, as_of in enumerate(points):
-        active = _active(frames, as_of)
+        active = actives[i]
         if active.height == 0:
             values.append(None)
             continue
