@@ -178,3 +178,30 @@ def test_day_tallies_of_a_feature_used_twice_in_a_day_set_its_bit_once():
     days = _daily(f, D(2024, 6, 1), AS_OF).sort("code")
     assert days.select("date", "activity", "users", "mask", "features").rows() == [
         (D(2024, 6, 3), 5, 5, 1, 1), (D(2024, 6, 3), 4, 0, 2, 2)]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_feature_adoption_without_rows_gives_the_table_and_value_of_the_rows_path(shuffled):
+    """feature_adoption without drill-down rows takes its table from the day tallies: at every month end, a leap
+    day and a day a subscription ends, the same table, value and reason as the path that builds the rows."""
+    f = _mixed()
+    if shuffled:
+        f = frames(f.subscriptions, f.usage.sample(fraction=1.0, shuffle=True, seed=3), f.lifecycle)
+    days = [D(2024, m, 1) - dt.timedelta(days=1) for m in range(1, 13)] + [D(2024, 2, 29), D(2024, 4, 15)]
+    for d in days:
+        period = Period.ending(d, 90)
+        fast, slow = compute("feature_adoption", f, period, details=False), compute("feature_adoption", f, period)
+        assert (fast.value, fast.reason) == (slow.value, slow.reason)
+        assert fast.table.equals(slow.table)
+        assert fast.detail is None
+
+
+def test_feature_adoption_without_rows_and_without_active_accounts_says_why():
+    """Usage of X in June but X's only subscription ended in May: no active account at 30 June, both paths say so
+    and give a table of feature a with 0 of 0 accounts and no share."""
+    f = frames(subs(("X", 100.0, D(2024, 5, 31))), usage(("X", D(2024, 6, 3), "a", 2, 1)))
+    period = at(AS_OF)[0]
+    fast, slow = compute("feature_adoption", f, period, details=False), compute("feature_adoption", f, period)
+    assert (fast.value, fast.reason) == (slow.value, slow.reason) == (None, "No active accounts at as-of")
+    assert fast.table.equals(slow.table)
+    assert fast.table.rows() == [("a", 0, 0, None)]

@@ -14,7 +14,7 @@ from revops.metrics.common import (
 )
 from revops.reads import table_between, table_height
 from revops.memo import derived
-from revops.metrics.registry import MetricResult, metric
+from revops.metrics.registry import MetricResult, details_wanted, metric
 from revops.period import Period
 from revops.schema import TABLES, column_names
 
@@ -132,6 +132,16 @@ FEATURE_DAYS = 30
         "gives the share per feature.", breakdown=True)
 def feature_adoption(frames: Frames, period: Period) -> MetricResult:
     """Mean over features of (active accounts using it in the 30 days to as_of ÷ active accounts)."""
+    if not details_wanted():
+        # Imported here: the usage series build on this module. Without rows to show, the table comes from
+        # the day tallies the card's trend reads too (the same table, see tests).
+        from revops.metrics.series_usage import adoption_at
+        tallied = adoption_at(frames, period.as_of)
+        if tallied is not None:
+            table, n_active = tallied
+            if n_active == 0:
+                return MetricResult(None, "No active accounts at as-of", None, table)
+            return result(table["adoption"].mean(), "No usage by feature loaded", None, table)  # type: ignore[arg-type]
     features = usage_features(frames)
     active = active_codes(frames, period.as_of)
     start, end = days_to(period.as_of, FEATURE_DAYS)

@@ -186,15 +186,18 @@ def _active(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
     The same sums as revenue.mrr_by_account: the same subscriptions in the same (table) order, grouped by
     the account's code instead of its text id, which is several times faster.
     """
-    def make() -> list[pl.DataFrame]:
-        subs = frames.subscriptions
-        coded = derived(subs, "coded_subscriptions", lambda: subs.join(
-            account_codes(frames), on="account_id", how="left", maintain_order="left").select(
-            "code", "start_date", "end_date", pl.col("mrr").cast(pl.Float64)))
-        # Eager: the lazy engine's sums of a group's floats may add them in another order.
-        return [coded.filter(active_on(as_of)).group_by("code").agg(pl.col("mrr").sum())
-                .select("code", arr=12.0 * pl.col("mrr")).filter(pl.col("arr") > 0) for as_of in points]
-    return derived(frames, "active_codes", make, key=tuple(points), limit=1)
+    return derived(frames, "active_codes", lambda: _actives(frames, points), key=tuple(points), limit=1)
+
+
+def _actives(frames: Frames, points: list[dt.date]) -> list[pl.DataFrame]:
+    """_active, computed."""
+    subs = frames.subscriptions
+    coded = derived(subs, "coded_subscriptions", lambda: subs.join(
+        account_codes(frames), on="account_id", how="left", maintain_order="left").select(
+        "code", "start_date", "end_date", pl.col("mrr").cast(pl.Float64)))
+    # Eager: the lazy engine's sums of a group's floats may add them in another order.
+    return [coded.filter(active_on(as_of)).group_by("code").agg(pl.col("mrr").sum())
+            .select("code", arr=12.0 * pl.col("mrr")).filter(pl.col("arr") > 0) for as_of in points]
 
 
 def _by_period(periods: list[Period], points: list[dt.date], values: list[float | None]) -> list[float | None]:
@@ -274,26 +277,42 @@ def feature_adoption_series(frames: Frames, periods: list[Period]) -> list[float
     if not _fits(frames):
         return _one_by_one("feature_adoption", frames, periods)
     points, tallies, actives = _at_points(frames, periods)
-    bits = features.join(_feature_bits(frames), on="feature", how="left")
     values: list[float | None] = []
     for i, as_of in enumerate(points):
-        active = actives[i]
-        if active.height == 0:
+        if actives[i].height == 0:
             values.append(None)
             continue
-        adopted = active.select("code").join(tallies[i].select("code", "adopted"), on="code",
-                                             how="inner")["adopted"]
-        using = [int(((adopted & b) != 0).sum()) for b in bits["bit"]]
         # diagnostic.feature_adoption's table, so that the mean adds the same shares in the same order.
-        table = (
-            features.with_columns(accounts_using=pl.Series(using, dtype=pl.UInt32),
-                                  active_accounts=pl.lit(active.height))
-            .with_columns(adoption=pl.when(pl.col("active_accounts") > 0)
-                          .then(pl.col("accounts_using") / pl.col("active_accounts")))
-            .sort("adoption", descending=True, nulls_last=True)
-        )
+        table = _adoption_table(frames, actives[i], tallies[i].select("code", "adopted"))
         values.append(finite_value(table["adoption"].mean()))
     return _by_period(periods, points, values)
+
+
+def _adoption_table(frames: Frames, active: pl.DataFrame, adopted: pl.DataFrame) -> pl.DataFrame:
+    """diagnostic.feature_adoption's table (feature, accounts_using, active_accounts, adoption) from the active
+    accounts (column code) and the bits of the named features each account used (columns code, adopted)."""
+    features = usage_features(frames)
+    bits = features.join(_feature_bits(frames), on="feature", how="left")
+    used_bits = active.select("code").join(adopted, on="code", how="inner")["adopted"]
+    using = [int(((used_bits & b) != 0).sum()) for b in bits["bit"]]
+    return (
+        features.with_columns(accounts_using=pl.Series(using, dtype=pl.UInt32),
+                              active_accounts=pl.lit(active.height))
+        .with_columns(adoption=pl.when(pl.col("active_accounts") > 0)
+                      .then(pl.col("accounts_using") / pl.col("active_accounts")))
+        .sort("adoption", descending=True, nulls_last=True)
+    )
+
+
+def adoption_at(frames: Frames, as_of: dt.date) -> tuple[pl.DataFrame, int] | None:
+    """diagnostic.feature_adoption's table at as_of and the number of active accounts, from the usage's day
+    tallies of the FEATURE_DAYS to as_of (None where those do not apply: no feature, or see _fits)."""
+    if usage_features(frames).height == 0 or not _fits(frames):
+        return None
+    active = _actives(frames, [as_of])[0]
+    days = _daily(frames, as_of - dt.timedelta(days=FEATURE_DAYS - 1), as_of)
+    adopted = days.group_by("code").agg(adopted=pl.col("features").bitwise_or())
+    return _adoption_table(frames, active, adopted), active.height
 
 
 @series("usage_trend")
