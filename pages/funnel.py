@@ -16,9 +16,6 @@ kind = st.segmented_control("Funnel", list(funnel.FUNNEL_KINDS), format_func=fun
 unit = "leads" if kind == "lead" else "deals"
 name = funnel.FUNNEL_KINDS[kind]
 
-# The cohort and breakdown tables further down start from the same deals: begun now, they are ready sooner.
-state.prefetch(filters, [(funnel.funnel_table, (period, kind, "cohort")),
-                         (funnel.funnel_table, (period, kind, st.session_state.get("funnel_by", "segment")))])
 with st.spinner("Counting the funnel…"):
     table = state.cached(funnel.funnel_table, filters, period, kind, None)
 

@@ -11,8 +11,8 @@ Memory is bounded in an app process, where computations run inside `scope()` (on
   scope ends;
 - when it ends, the derived frames of all owners together are trimmed to BUDGET_BYTES, least recently
   used first, so pages visited earlier do not keep gigabytes of intermediate frames at a million deals.
-  A trimmed value is computed again if asked again. Nothing is trimmed while any computation runs
-  (computations of one page run side by side in threads).
+  A trimmed value is computed again if asked again. Nothing is trimmed while any computation runs,
+  in any thread (sessions compute at the same time).
 Outside any scope (the metrics command, tests) values are kept as long as their owner.
 """
 from __future__ import annotations
@@ -99,8 +99,9 @@ def derived(owner: object, name: str, make: Callable[[], T], key: Hashable = Non
     """make(), computed once per `owner` object, `name` and `key`; later calls return the same value.
 
     `owner` must be immutable in fact (a Polars frame or a Frames): the cache cannot see a mutation.
-    Threads asking at once for the same value wait for the one computing it and share it (the page's
-    results are computed side by side, and several of them start from the same costly frame). A
+    Threads asking at once for the same value wait for the one computing it and share it (two app
+    sessions, or computations run side by side such as the handoffs, often start from the same costly
+    frame). A
     transient value made inside a scope() is kept until the outermost scope ends (outside any scope,
     like any other).
     """

@@ -175,32 +175,3 @@ def test_nothing_is_trimmed_while_another_thread_computes(monkeypatch):
     done.set()
     worker.join()
 
-
-_MADE: list[str] = []
-
-
-def _count_deals(frames, state: str) -> int:  # noqa: ANN001  (a cached computation: frames first, then plain values)
-    """Deals in one state (and a note that it was computed)."""
-    _MADE.append(state)
-    return frames.opportunities.filter(pl.col("state") == state).height
-
-
-def _fails(frames, why: str) -> int:  # noqa: ANN001
-    raise ValueError(why)
-
-
-def test_results_computed_side_by_side_equal_one_at_a_time(demo_db):
-    """cached_many gives what cached gives, computes each result once, keeps it, and raises a computation's error."""
-    import pytest
-
-    from revops.frames import Filters
-    from ui import state
-    _MADE.clear()
-    together = state.cached_many(Filters(), [(_count_deals, ("won",)), (_count_deals, ("lost",)),
-                                             (_count_deals, ("open",))])
-    assert sorted(_MADE) == ["lost", "open", "won"]
-    alone = [state.cached(_count_deals, Filters(), s) for s in ("won", "lost", "open")]
-    assert together == alone and sum(together) > 0
-    assert len(_MADE) == 3  # the three results were kept: asking again computed nothing
-    with pytest.raises(ValueError, match="broken"):
-        state.cached_many(Filters(), [(_count_deals, ("won",)), (_fails, ("broken",)), (_fails, ("again",))])

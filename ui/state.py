@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,11 +139,6 @@ class Results:
                 return hit[0]  # type: ignore[index]
             return _UNSET
 
-    def has(self, key: tuple) -> bool:
-        """Whether a result is kept under `key` now."""
-        with self._lock:
-            return key in self._values
-
     def get(self, key: tuple, make: Callable[[], T]) -> T:
         """The result kept under `key`, or make()'s (then kept)."""
         hit = self._hit(key)
@@ -199,33 +191,6 @@ def cached(fn: Callable[..., T], filters: Filters, *args: Any) -> T:
 def _key(db: str, data_version: int, fn: Callable[..., Any], filters: Filters, args: tuple) -> tuple:
     """What a result is kept under: the file, its data version, the function, the filters and arguments."""
     return (db, data_version, f"{fn.__module__}.{fn.__qualname__}", repr((filters, args)))
-
-
-# Results a page will need are computed side by side with the page's own thread, one per core (see prefetch).
-_POOL = ThreadPoolExecutor(max_workers=max((os.cpu_count() or 2) - 1, 1), thread_name_prefix="revops-compute")
-
-
-def prefetch(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> None:
-    """Start computing in the background the results a page will ask `cached` for further down.
-
-    A page computes one result after another; most of a computation is Polars work on one thread
-    (joins, gathers, small steps), which leaves the other core idle. A result already asked for is
-    computed once: `cached` waits for it, and the costly frames several results start from are made
-    once (revops.memo.derived).
-    """
-    v = version()
-    db = str(db_path())
-    f = _view(db, v, filters)
-    for fn, args in calls:
-        key = _key(db, v, fn, filters, args)
-        if not _RESULTS.has(key):
-            _POOL.submit(_RESULTS.get, key, partial(_compute, fn, (f, *args)))
-
-
-def cached_many(filters: Filters, calls: Sequence[tuple[Callable[..., Any], tuple]]) -> list[Any]:
-    """[cached(fn, filters, *args) for fn, args in calls], computed side by side (see prefetch)."""
-    prefetch(filters, calls[1:])
-    return [cached(fn, filters, *args) for fn, args in calls]
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

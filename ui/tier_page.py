@@ -109,10 +109,8 @@ def render(tier: str) -> None:
     scalars = [m for m in metrics if m.kind == "scalar"]
     wide = [m for m in metrics if m.kind == "table"]
     with st.spinner("Computing the metrics…"):
-        values = state.cached_many(filters, [*((card_values, (m.id, period, TREND_POINTS)) for m in scalars),
-                                             *((table_metric, (m.id, period)) for m in wide)])
-        cards = {m.id: v for m, v in zip(scalars, values)}
-        tables = {m.id: v for m, v in zip(wide, values[len(scalars):])}
+        cards = {m.id: state.cached(card_values, filters, m.id, period, TREND_POINTS) for m in scalars}
+        tables = {m.id: state.cached(table_metric, filters, m.id, period) for m in wide}
 
     components.card_grid([(m, *cards[m.id]) for m in scalars], currency=currency)
 
