@@ -10,7 +10,7 @@ import polars as pl
 from revops.frames import Frames
 from revops.memo import derived
 from revops.reads import reads_from_file, rows_with_keys
-from revops.rows import rows_between
+from revops.rows import rows_between, runs_of
 from revops.period import Period
 from revops.schema import Settings
 from revops.stages import stage_key_expr, stage_lookup
@@ -158,9 +158,8 @@ def id_runs(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     A deal's rows usually sit together, so there are about as many runs as deals, several times fewer than rows.
     """
     def make() -> tuple[pl.DataFrame, pl.Series]:
-        ids = history["opportunity_id"]
-        starts = (ids != ids.shift(1)).fill_null(True)  # a null id starts a run of its own (and matches no deal)
-        return pl.DataFrame({"opportunity_id": ids.filter(starts)}), starts.cast(pl.UInt32).cum_sum() - 1
+        heads, row_run = runs_of(history["opportunity_id"])  # a null id is a run of its own (and matches no deal)
+        return heads.to_frame("opportunity_id"), row_run
     return derived(history, "id_runs", make)
 
 

@@ -12,7 +12,7 @@ from revops.memo import derived
 from revops.metrics.registry import MetricResult, details_wanted
 from revops.reads import (READ_BACK_DAYS, column_distinct, reads_from_file, rows_with_keys, table_between,
                           window_total)
-from revops.rows import rows_between
+from revops.rows import rows_between, runs_of
 from revops.period import Period
 from revops.revenue import arr_by_account
 
@@ -275,9 +275,8 @@ def codes_of(frames: Frames, ids: pl.Series) -> pl.Series:
     Usage rows come in runs of one account (its features of a day): each run's id is hashed once, a
     fraction of the rows, and its code repeated over the run.
     """
-    head = (ids != ids.shift(1)).fill_null(True)
-    run = head.cast(pl.UInt32).cum_sum() - 1
-    coded = (ids.filter(head).to_frame("account_id")
+    heads, run = runs_of(ids)
+    coded = (heads.to_frame("account_id")
              .join(account_codes(frames), on="account_id", how="left", maintain_order="left")["code"])
     return coded.gather(run).rename("code")
 
