@@ -142,33 +142,18 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
 
 def test_duckdb_memory_is_capped_only_while_an_upload_just_appends(capsys, db, tmp_path, monkeypatch):
     """A first load (nothing stored to compare with) runs under the small cap; a re-upload keeps DuckDB's default."""
-    from revops import uploads
+    from revops.ingest import cli as ingest_cli
     limits = []
-    real_write = uploads.write_upload
+    real_load = ingest_cli.load
 
-    def spy(con, *args, **kw):
+    def spy(con, pv, **kw):
         limits.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-        return real_write(con, *args, **kw)
+        return real_load(con, pv, **kw)
 
-    monkeypatch.setattr(uploads, "write_upload", spy)
+    monkeypatch.setattr(ingest_cli, "load", spy)
     path = tmp_path / "deals.csv"
     path.write_bytes(MIXED)
     for _ in range(2):
         assert _run(capsys, "ingest", "opportunities", str(path), "--db", db)[0] == 0
     assert limits[0] == "122.0 MiB"  # 128 MB, as DuckDB reports it
     assert limits[1] != limits[0]
-
-
-def test_cli_module_reads_without_duckdb_loaded():
-    """The ingest command can start reading the file before DuckDB and the upload API are imported."""
-    code = ("import sys; import revops.ingest.cli; "
-            "print(sorted(m for m in ('duckdb', 'revops.ingest.load', 'revops.store') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
-
-
-def test_package_api_names_are_the_functions():
-    """`from revops.ingest import load` is the loading function even though a submodule has the same name."""
-    import revops.ingest.load  # noqa: F401  (the submodule, imported first)
-    from revops.ingest import load, preview
-    assert callable(load) and load.__module__ == "revops.ingest.load" and preview.__name__ == "preview"

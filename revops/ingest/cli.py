@@ -4,44 +4,19 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import duckdb
+
+from revops import store
 from revops.errors import UserError
-from revops.ingest.read import RawTable, read_raw
-
-if TYPE_CHECKING:
-    import duckdb
+from revops.ingest.load import load, preview, undo, upload_log
+from revops.ingest.read import read_raw
+from revops.schema import TABLES
 
 # DuckDB's memory limit while a CLI upload only appends (to an empty table).
 APPEND_MEMORY_LIMIT = "SET memory_limit = '128MB'"
-
-
-class _ReadAhead:
-    """read_raw of a file on its own thread, started before DuckDB, the schema and the upload API load."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._raw: RawTable | None = None
-        self._error: BaseException | None = None
-        # A daemon: when opening the database fails, the process ends without waiting for the read.
-        self._thread = threading.Thread(target=self._run, name="read-ahead", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._raw = read_raw(self._path, self._path.name)
-        except BaseException as exc:  # handed to the caller of result(), which reports it
-            self._error = exc
-
-    def result(self) -> RawTable:
-        """The file read, or the reader's error raised here."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._raw is not None
-        return self._raw
 
 
 def parse_maps(pairs: list[str]) -> dict[str, str]:
@@ -57,9 +32,6 @@ def parse_maps(pairs: list[str]) -> dict[str, str]:
 
 def _appends_only(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether an upload into `table` only appends: the table is empty, or the demo company is about to go."""
-    from revops import store
-    from revops.schema import TABLES
-
     if table not in TABLES:
         return False
     return store.is_demo(con) or not con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
@@ -78,24 +50,21 @@ def cli_ingest(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UserError(f"The file {path} does not exist.")
     maps = parse_maps(args.map) or None
-    # The file is read while DuckDB, the schema and the upload API load and the database opens.
-    ahead = _ReadAhead(path)
-    from revops import ingest, store
-    from revops.schema import TABLES
-
-    with store.connect(args.db) as con:
-        raw = ahead.result() if args.table in TABLES else None  # an unknown table is refused without waiting
-        pv = ingest.preview(path, path.name, args.table, maps, db=con, raw=raw)
-        for note in pv.notices:
-            print(f"note: {note}")
-        if args.rejects and pv.rows_rejected:
-            Path(args.rejects).write_bytes(pv.rejects_csv())
-            print(f"rejected rows written to {args.rejects}")
-        if _appends_only(con, pv.table):
-            # Nothing stored to compare with: DuckDB only appends, and the blocks it writes are never read
-            # again by this one-shot process, so its cache of them is kept small (a big first load peaks lower).
-            con.execute(APPEND_MEMORY_LIMIT)
-        result = ingest.load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
+    # The file is read while the database opens (a new file's tables are created meanwhile).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(read_raw, path, path.name) if args.table in (None, *TABLES) else None
+        with store.connect(args.db) as con:
+            pv = preview(path, path.name, args.table, maps, db=con, raw=ahead.result() if ahead else None)
+            for note in pv.notices:
+                print(f"note: {note}")
+            if args.rejects and pv.rows_rejected:
+                Path(args.rejects).write_bytes(pv.rejects_csv())
+                print(f"rejected rows written to {args.rejects}")
+            if _appends_only(con, pv.table):
+                # Nothing stored to compare with: DuckDB only appends, and the blocks it writes are never read
+                # again by this one-shot process, so its cache of them is kept small (a big first load peaks lower).
+                con.execute(APPEND_MEMORY_LIMIT)
+            result = load(con, pv, as_of=args.as_of, user=_user(), strict=args.strict)
     print(result.summary())
     for row in pv.reasons().iter_rows(named=True):
         col = f"{row['column']}: " if row["column"] else ""
@@ -105,8 +74,6 @@ def cli_ingest(args: argparse.Namespace) -> int:
 
 def cli_uploads(args: argparse.Namespace) -> int:
     """Print the upload log (a table, or JSON objects with --json)."""
-    from revops.ingest import upload_log
-
     log = upload_log(args.db)
     rows = [
         {"upload_id": r["upload_id"], "table": r["table_name"], "file": r["file_name"], "sha256": r["sha256"],
@@ -132,8 +99,6 @@ def cli_uploads(args: argparse.Namespace) -> int:
 
 def cli_undo(args: argparse.Namespace) -> int:
     """Undo one upload."""
-    from revops.ingest import undo
-
     done = undo(args.db, args.upload_id)
     print(f"Undid upload {done.upload_id} ({done.table}): restored {done.rows_restored} rows it had replaced, "
           f"removed {done.rows_removed} rows it had added.")

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from revops.errors import UserError
@@ -339,8 +340,6 @@ def _may_be_short(raw: RawTable) -> bool:
 
 def _short_lines_duckdb(source: bytes | Path, delim: str, width: int, skip_lines: int) -> list[int]:
     """Lines of records with fewer fields than the header, by DuckDB's quote-aware reader (a second pass)."""
-    import duckdb  # here, not at the top: the CLI reads a file while DuckDB is still loading
-
     tmp: Path | None = None
     try:
         if isinstance(source, Path):
