@@ -169,9 +169,17 @@ def _rows_of_codes(history: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
     The text ids are joined once per run of a deal's rows, not once per row; each row then takes its run's code.
     """
     runs, row_run = id_runs(history)
+    rows = history.select("stage", "changed_at")
+    ids = runs["opportunity_id"]
+    if codes.height and derived(history, "runs_in_id_order", lambda: ids.null_count() == 0 and ids.is_sorted()):
+        # History kept by deal id (as usual): only the runs between the smallest and largest id asked for can
+        # match, a block of rows found by binary search (a window's deals: a fraction of the history).
+        lo = ids.search_sorted(codes["opportunity_id"].min(), side="left")
+        hi = ids.search_sorted(codes["opportunity_id"].max(), side="right")
+        first, stop = row_run.search_sorted(lo, side="left"), row_run.search_sorted(hi, side="left")
+        runs, row_run, rows = runs.slice(lo, hi - lo), row_run.slice(first, stop - first) - lo, rows.slice(first, stop - first)
     run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
-    return history.select("stage", "changed_at").with_columns(code=run_code.gather(row_run)).filter(
-        pl.col("code").is_not_null())
+    return rows.with_columns(code=run_code.gather(row_run)).filter(pl.col("code").is_not_null())
 
 
 def cohort_last_change(frames: Frames, period: Period, as_of: dt.date) -> pl.DataFrame:

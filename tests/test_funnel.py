@@ -114,6 +114,25 @@ def test_history_rows_of_a_deal_need_not_sit_together():
     assert (row(t, "Discovery")["timed"], row(t, "Demo")["timed"], row(t, "Proposal")["timed"]) == (3, 2, 2)
 
 
+def test_history_in_id_order_reads_only_the_window_deals_rows():
+    """History kept by deal id, with deals created before the window on both sides of the window's ids: the same
+    funnel as the same rows in any order (the binary-searched block holds every row of the window's deals)."""
+    tables = deals_tables()
+    early = pl.DataFrame({"opportunity_id": ["0"], "stage": ["Won"], "owner": ["ann"], "created_at": [D(2023, 5, 1)],
+                          "close_date": [D(2023, 8, 1)], "amount": [100.0]})
+    outside = pl.DataFrame({"opportunity_id": ["0", "0", "G", "G"], "stage": ["Discovery", "Demo", "Discovery", "Demo"],
+                            "changed_at": [T(2023, 5, 1), T(2023, 6, 1), T(2023, 6, 1), T(2023, 6, 20)]})
+    by_id = pl.concat([outside[:2], tables["stage_history"], outside[2:]])
+    opps = pl.concat([early, tables["opportunities"]])
+    sorted_t = opportunity_funnel(frames_from_tables({"opportunities": opps, "stage_history": by_id}, SETTINGS), PERIOD)
+    shuffled = by_id.reverse()
+    mixed_t = opportunity_funnel(frames_from_tables({"opportunities": opps, "stage_history": shuffled}, SETTINGS),
+                                 PERIOD)
+    # As test_entered_and_converted_are_cumulative: "0" and G were created before the window.
+    assert sorted_t["entered"].to_list() == [6, 5, 4, 2]
+    assert sorted_t.equals(mixed_t)
+
+
 def test_deals_in_any_row_order_give_the_same_funnel():
     """Deals not in id order (and a deal listed twice) are coded by id all the same."""
     tables = deals_tables()
