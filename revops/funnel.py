@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,7 +148,7 @@ def _coded_history(frames: Frames, period: Period) -> pl.DataFrame:
         codes = _deal_codes(frames, period)
         if reads_from_file(frames, "stage_history"):
             return rows_with_keys(frames, "stage_history", codes, "opportunity_id", ["stage", "changed_at"])
-        return _rows_of_codes(frames.stage_history, codes)
+        return rows_of_codes(frames.stage_history, codes)
     return derived(frames, "cohort_history", make, key=(period.start, period.end), limit=2)
 
 
@@ -163,13 +164,15 @@ def id_runs(history: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     return derived(history, "id_runs", make)
 
 
-def _rows_of_codes(history: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
-    """rows_with_keys(stage_history, codes, ["stage", "changed_at"]) of a history frame in memory, in table order.
+def rows_of_codes(history: pl.DataFrame, codes: pl.DataFrame,
+                  columns: Sequence[str] = ("stage", "changed_at")) -> pl.DataFrame:
+    """The `columns` of the stage-history rows of the deals in `codes` (code, opportunity_id), with each row's
+    code, in table order: rows_with_keys of a history frame in memory.
 
     The text ids are joined once per run of a deal's rows, not once per row; each row then takes its run's code.
     """
     runs, row_run = id_runs(history)
-    rows = history.select("stage", "changed_at")
+    rows = history.select(*columns)
     ids = runs["opportunity_id"]
     if codes.height and derived(history, "runs_in_id_order", lambda: ids.null_count() == 0 and ids.is_sorted()):
         # History kept by deal id (as usual): only the runs between the smallest and largest id asked for can
@@ -590,6 +593,6 @@ def find_bottleneck(table: pl.DataFrame, min_entered: int = MIN_STAGE_VOLUME, un
     return Bottleneck(worst["stage"], worst["rate"], worst["entered"], text + ".")
 
 
-__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_deals", "cohort_last_change", "history_span", "id_runs", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
+__all__ = ["BY_OPTIONS", "Bottleneck", "FUNNEL_SCHEMA", "cohort_deals", "cohort_last_change", "history_span", "id_runs", "rows_of_codes", "LEAD_STAGES", "MIN_STAGE_VOLUME", "STAGE_CONVERSION_SCHEMA",
            "FUNNEL_KINDS", "days_in_stage", "deal_cohort", "funnel_table", "heatmap_cells", "deal_reach", "find_bottleneck", "lead_cohort", "lead_funnel",
            "opportunity_funnel", "stage_chain", "stage_conversion", "stage_entries"]

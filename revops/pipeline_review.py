@@ -10,7 +10,7 @@ import polars as pl
 from revops.errors import UserError
 from revops.format import format_date
 from revops.frames import Frames
-from revops.funnel import history_span, id_runs
+from revops.funnel import history_span, rows_of_codes
 from revops.memo import derived
 from revops.metrics.common import between, deal_columns, open_at, target_between
 from revops.metrics.registry import details_wanted
@@ -314,13 +314,11 @@ def pipeline_waterfall(frames: Frames, start: dt.date, end: dt.date, scope: Scop
 def _coded_history(history: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
     """The stage-history rows of the coded deals (code, at, close_date), in table order.
 
-    Stage history is coded once per run of a deal's rows rather than each of its millions of rows
-    hashed by text id: sorting and comparing them by integer code is several times faster.
+    Stage history is coded once per run of a deal's rows (funnel.rows_of_codes) rather than each of its millions
+    of rows hashed by text id: sorting and comparing them by integer code is several times faster.
     """
-    runs, row_run = id_runs(history)
-    run_code = runs.join(codes, on="opportunity_id", how="left", maintain_order="left")["code"]
-    return history.select(code=run_code.gather(row_run), at=pl.col("changed_at").cast(_DT),
-                          close_date=pl.col("close_date").cast(pl.Date)).filter(pl.col("code").is_not_null())
+    return rows_of_codes(history, codes, ["changed_at", "close_date"]).select(
+        "code", at=pl.col("changed_at").cast(_DT), close_date=pl.col("close_date").cast(pl.Date))
 
 
 def _codes(deals: pl.DataFrame) -> pl.DataFrame:
