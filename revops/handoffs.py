@@ -13,7 +13,7 @@ from revops.format import format_value
 from revops.frames import Frames
 from revops.funnel import cohort_deals, cohort_last_change
 from revops.memo import derived
-from revops.metrics.common import between, deal_columns, fractional_days, in_window, lifecycle_won
+from revops.metrics.common import closed_columns, deal_columns, fractional_days, in_window, lifecycle_won
 from revops.metrics.diagnostic import reached_mql
 from revops.period import Period, years_before
 from revops.reads import table_between
@@ -232,8 +232,7 @@ def lead_to_opportunity(frames: Frames, period: Period) -> Handoff:
          (cold, f"no opportunity {s.stall_days}+ days after qualifying")]))
     # closed_between and won_between, read from three columns (they keep a copy of every closed deal's values
     # for trends; here one window's counts and won amounts are all it takes).
-    closed = frames.opportunities.select("state", "close_date", "amount").filter(
-        pl.col("state").is_in(["won", "lost"]) & between("close_date", period.start, period.end))
+    closed = closed_columns(frames, period.start, period.end, ["state", "close_date", "amount"])
     won = closed.filter(pl.col("state") == "won")
     per_opp: float | None = None
     money_reason = None

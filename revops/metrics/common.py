@@ -145,6 +145,14 @@ def closed_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame
     return closed.filter(between("close_date", start, end))
 
 
+def closed_columns(frames: Frames, start: dt.date, end: dt.date, columns: list[str]) -> pl.DataFrame:
+    """closed_between's rows (in table order) with only `columns` (among them state and close_date), for a
+    one-off window: filtering a few columns of every deal is several times faster than filtering them all,
+    and nothing is kept."""
+    return frames.opportunities.select(*columns).filter(
+        pl.col("state").is_in(["won", "lost"]) & between("close_date", start, end))
+
+
 def won_between(frames: Frames, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Won deals whose close_date lies in [start, end]."""
     return closed_between(frames, start, end).filter(pl.col("state") == "won")
